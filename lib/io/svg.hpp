@@ -1,0 +1,52 @@
+// A small SVG 1.1 line-plot writer: polylines, shaded bands, reference lines, axes with ticks and
+// a legend. Long series are decimated per pixel column (min/max), so a million points stay small.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace effinfer::io {
+
+struct PlotLine {
+  std::string label, color;
+  std::vector<double> x, y;
+  double width = 1.5;
+  std::string dash;  // SVG stroke-dasharray, empty = solid
+  bool in_legend = true;
+};
+
+struct PlotBand {
+  std::string color;
+  std::vector<double> x, lower, upper;
+  double opacity = 0.2;
+};
+
+class LinePlot {
+ public:
+  LinePlot(int width, int height) : width_(width), height_(height) {}
+  void set_title(std::string t) { title_ = std::move(t); }
+  void set_labels(std::string x, std::string y) { xlabel_ = std::move(x), ylabel_ = std::move(y); }
+  void set_max_points(int n) { max_points_ = n; }
+  void add_line(PlotLine line) { lines_.push_back(std::move(line)); }
+  void add_band(PlotBand band) { bands_.push_back(std::move(band)); }
+  void add_hline(double y, std::string dash = "4,3") { hlines_.push_back({y, std::move(dash)}); }
+  void add_vline(double x) { vlines_.push_back(x); }
+  std::string render() const;
+
+ private:
+  struct HLine {
+    double y;
+    std::string dash;
+  };
+  int width_, height_, max_points_ = 2000;
+  std::string title_, xlabel_, ylabel_;
+  std::vector<PlotLine> lines_;
+  std::vector<PlotBand> bands_;
+  std::vector<HLine> hlines_;
+  std::vector<double> vlines_;
+};
+
+// "Nice" tick positions covering [lo, hi] (about `target` of them).
+std::vector<double> nice_ticks(double lo, double hi, int target = 6);
+
+}  // namespace effinfer::io
