@@ -464,4 +464,16 @@ void H5File::set_attribute(const std::string& object, const std::string& name,
     throw WriteError(where(object) + ": cannot write attribute '" + name + "'");
 }
 
+void copy_object(const H5File& source, const std::string& source_path, H5File& target,
+                 const std::string& target_path) {
+  if (!source.exists(source_path))
+    throw DataError(source.path() + ":" + source_path + ": object not found");
+  const auto slash = target_path.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) target.create_group(target_path.substr(0, slash));
+  if (H5Ocopy(source.id(), source_path.c_str(), target.id(), target_path.c_str(), H5P_DEFAULT,
+              H5P_DEFAULT) < 0)
+    throw WriteError(target.path() + ":" + target_path + ": copying from " + source.path() + ":" +
+                     source_path + " failed (already present?)");
+}
+
 }  // namespace effinfer::io

@@ -114,6 +114,10 @@ class H5File {
   H5Id file_;
 };
 
+// Copies an object (group or dataset, recursively) from one file into another.
+void copy_object(const H5File& source, const std::string& source_path, H5File& target,
+                 const std::string& target_path);
+
 // Turns off HDF5's automatic error-stack printing (our messages say what went wrong).
 void silence_hdf5_errors();
 
