@@ -13,13 +13,10 @@
 // of the fold data reproduces the layout's session starts; the fit itself only uses the layout.
 #include "xval.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <exception>
 #include <string>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "core/error.hpp"
 
