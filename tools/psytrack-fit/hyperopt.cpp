@@ -1,0 +1,532 @@
+// Hyperparameter optimisation, psytrack mode (spec 2.6, 2.8): psytrack v2.0.2 hyperOpt.py —
+// an outer loop of exact MAPs, each followed by scipy BFGS on the decoupled-Laplace surrogate
+// (Wu et al. 2017) built at that MAP; Roy et al. Neuron 2021, Algorithm 1.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <exception>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "decoupled_laplace.hpp"
+#include "fit.hpp"
+#include "scipy_bfgs.hpp"
+
+namespace effinfer::psytrack {
+
+namespace {
+
+// K > 0: compile-time block size (loops unroll); K == 0: runtime size.
+template <int K>
+struct Dim {
+  int k;
+  constexpr int operator()() const { return K > 0 ? K : k; }
+};
+
+// Calls fn(Dim<K>{k}) with K fixed for k = 1..8, dynamic above.
+template <class Fn>
+decltype(auto) dispatch_k(int k, Fn&& fn) {
+  switch (k) {
+    case 1:
+      return fn(Dim<1>{1});
+    case 2:
+      return fn(Dim<2>{2});
+    case 3:
+      return fn(Dim<3>{3});
+    case 4:
+      return fn(Dim<4>{4});
+    case 5:
+      return fn(Dim<5>{5});
+    case 6:
+      return fn(Dim<6>{6});
+    case 7:
+      return fn(Dim<7>{7});
+    case 8:
+      return fn(Dim<8>{8});
+    default:
+      return fn(Dim<0>{k});
+  }
+}
+
+inline double softplus(double x) {
+  return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+}
+
+inline double logistic(double x) {
+  if (x >= 0) return 1.0 / (1.0 + std::exp(-x));
+  const double e = std::exp(x);
+  return e / (1.0 + e);
+}
+
+// Neumaier's compensated sum. The surrogate is a difference of sums of N*K terms of size up to
+// 1e4-1e5; plain sequential sums leave ~1e-9 of non-smooth rounding noise, which the h = 1.5e-8
+// forward differences of BFGS turn into gradient errors of ~0.1 (psytrack's numpy pairwise sums
+// and SuperLU pivots are at ~1e-12). Compensation keeps the noise at the 1e-12 level.
+struct CompensatedSum {
+  double sum = 0.0, c = 0.0;
+  void add(double x) {
+    const double t = sum + x;
+    if (std::abs(sum) >= std::abs(x)) {
+      c += (sum - t) + x;
+    } else {
+      c += (x - t) + sum;
+    }
+    sum = t;
+  }
+  double value() const { return sum + c; }
+};
+
+// 1/v per entry and sum(log v). v takes a handful of distinct values per weight (sigma^2,
+// sigInit^2, sigDay^2, gaps), so each column adds count * log(v) per run of equal values: one log
+// per run and a sum that is smooth in the hypers.
+void prior_terms(const RowMatrix& v, std::vector<double>& inv_v, double& sum_log_v) {
+  const Eigen::Index n = v.rows(), k = v.cols();
+  inv_v.resize(static_cast<size_t>(n * k));
+  CompensatedSum total;
+  for (Eigen::Index j = 0; j < k; ++j) {
+    double run_value = v(0, j), run_inv = 1.0 / run_value;
+    Eigen::Index run_length = 0;
+    for (Eigen::Index t = 0; t < n; ++t) {
+      const double vt = v(t, j);
+      if (!(vt == run_value)) {
+        total.add(static_cast<double>(run_length) * std::log(run_value));
+        run_value = vt;
+        run_inv = 1.0 / vt;
+        run_length = 0;
+      }
+      ++run_length;
+      inv_v[static_cast<size_t>(t * k + j)] = run_inv;
+    }
+    total.add(static_cast<double>(run_length) * std::log(run_value));
+  }
+  sum_log_v = total.value();
+}
+
+// C = P + blockdiag(lambda_t g_t g_t^T) in the block form BlockTridiagCholesky takes (spec 2.2):
+// A_t = lambda_t g_t g_t^T + diag(1/v_t + 1/v_{t+1}), B_{t+1} = -diag(1/v_{t+1}).
+template <int K>
+void assemble(int n, Dim<K> dim, const double* g, const double* lambda, const double* inv_v,
+              double* diag, double* off) {
+  const int k = dim();
+  const size_t kk = static_cast<size_t>(k) * k;
+  for (int t = 0; t < n; ++t) {
+    double* a = diag + t * kk;
+    const double* gt = g + static_cast<size_t>(t) * k;
+    const double lam = lambda[t];
+    for (int i = 0; i < k; ++i) {
+      const double gi = lam * gt[i];
+      for (int j = 0; j < k; ++j) a[i * k + j] = gi * gt[j];
+    }
+    const double* iv = inv_v + static_cast<size_t>(t) * k;
+    for (int j = 0; j < k; ++j) {
+      double p = iv[j];
+      if (t + 1 < n) {
+        const double next = iv[k + j];
+        p += next;
+        off[static_cast<size_t>(t) * k + j] = -next;
+      }
+      a[j * k + j] += p;
+    }
+  }
+}
+
+// In-place inverse of a symmetric positive definite row-major k x k block by sweeping each pivot
+// (Gauss-Jordan without pivoting, stable for SPD matrices); the product of the pivots is the
+// determinant. Returns false when a pivot is not positive.
+template <int K>
+inline bool sweep_inverse(double* a, Dim<K> dim, double& det) {
+  const int k = dim();
+  det = 1.0;
+  for (int p = 0; p < k; ++p) {
+    const double d = a[p * k + p];
+    if (!(d > 0.0)) return false;
+    det *= d;
+    const double inv = 1.0 / d;
+    for (int i = 0; i < k; ++i) {
+      if (i == p) continue;
+      const double aip = a[i * k + p] * inv;
+      for (int j = 0; j < k; ++j) {
+        if (j == p) continue;
+        a[i * k + j] -= aip * a[p * k + j];
+      }
+    }
+    for (int i = 0; i < k; ++i) {
+      if (i == p) continue;
+      a[i * k + p] *= inv;
+      a[p * k + i] *= inv;
+    }
+    a[p * k + p] = -inv;
+  }
+  for (int i = 0; i < k * k; ++i) a[i] = -a[i];
+  return true;
+}
+
+// log det(P + blockdiag(lambda_t g_t g_t^T)) by the block recursion S_0 = A_0,
+// S_t = A_t - diag(b) S_{t-1}^-1 diag(b), b = 1/v_t (spec 2.3), streamed without storing the
+// factor, with the per-block log-determinants summed with compensation. NaN on breakdown.
+template <int K>
+double log_det_streamed(int n, Dim<K> dim, const double* g, const double* lambda,
+                        const double* inv_v) {
+  const int k = dim();
+  constexpr int kMax = K > 0 ? K * K : 1;
+  double s_fixed[kMax], prev_fixed[kMax];
+  std::vector<double> s_dyn, prev_dyn;
+  double* s = s_fixed;
+  double* prev = prev_fixed;
+  if constexpr (K == 0) {
+    s_dyn.resize(static_cast<size_t>(k) * k);
+    prev_dyn.resize(static_cast<size_t>(k) * k);
+    s = s_dyn.data();
+    prev = prev_dyn.data();
+  }
+  CompensatedSum total;
+  for (int t = 0; t < n; ++t) {
+    const double* gt = g + static_cast<size_t>(t) * k;
+    const double* iv = inv_v + static_cast<size_t>(t) * k;
+    const double lam = lambda[t];
+    for (int i = 0; i < k; ++i) {
+      const double gi = lam * gt[i];
+      for (int j = 0; j < k; ++j) s[i * k + j] = gi * gt[j];
+    }
+    for (int j = 0; j < k; ++j) s[j * k + j] += t + 1 < n ? iv[j] + iv[k + j] : iv[j];
+    if (t > 0) {
+      // b_j = 1/v_{t,j}: the coupling between trials t-1 and t.
+      for (int i = 0; i < k; ++i)
+        for (int j = 0; j < k; ++j) s[i * k + j] -= iv[i] * prev[i * k + j] * iv[j];
+    }
+    double det = 1.0;
+    if (!sweep_inverse(s, dim, det)) return std::numeric_limits<double>::quiet_NaN();
+    if (std::isfinite(det) && det > 0.0 && det < std::numeric_limits<double>::infinity()) {
+      total.add(std::log(det));
+    } else {
+      return std::numeric_limits<double>::quiet_NaN();
+    }
+    std::swap(s, prev);
+  }
+  return total.value();
+}
+
+template <int K>
+double surrogate_impl(Dim<K> dim, const Dataset& data, const std::vector<double>& lambda0,
+                      const std::vector<double>& rhs, const std::vector<double>& inv_v,
+                      double sum_log_v, RowMatrix* w_out) {
+  constexpr double kFail = -std::numeric_limits<double>::infinity();
+  const int n = data.n_trials();
+  const int k = dim();
+  const size_t kk = static_cast<size_t>(k) * k;
+  const double* g = data.g.data();
+
+  // W(x) = (P_theta + Lambda0)^-1 (P_theta0 + Lambda0) W0*.
+  std::vector<double> w(rhs);
+  {
+    std::vector<double> diag(static_cast<size_t>(n) * kk);
+    std::vector<double> off(static_cast<size_t>(std::max(n - 1, 0)) * k);
+    assemble(n, dim, g, lambda0.data(), inv_v.data(), diag.data(), off.data());
+    BlockTridiagCholesky chol;
+    if (!chol.factor(n, k, diag.data(), off.data())) return kFail;
+    chol.solve_in_place(w.data());
+  }
+
+  // Likelihood, prior and Lambda at W(x) in one pass.
+  std::vector<double> lambda(static_cast<size_t>(n));
+  CompensatedSum logli, quad;
+  for (int t = 0; t < n; ++t) {
+    const double* wt = w.data() + static_cast<size_t>(t) * k;
+    const double* gt = g + static_cast<size_t>(t) * k;
+    const double* iv = inv_v.data() + static_cast<size_t>(t) * k;
+    double eta = 0.0, q = 0.0;
+    for (int j = 0; j < k; ++j) {
+      eta += gt[j] * wt[j];
+      const double eps = t == 0 ? wt[j] : wt[j] - wt[j - k];
+      q += eps * eps * iv[j];
+    }
+    quad.add(q);
+    logli.add(data.y[t] * eta - softplus(eta));
+    const double p = logistic(eta);
+    lambda[static_cast<size_t>(t)] = p * (1.0 - p);
+  }
+  if (w_out != nullptr) {
+    w_out->resize(n, k);
+    std::copy(w.begin(), w.end(), w_out->data());
+  }
+
+  // log det(P_theta + Lambda(W(x))): Lambda re-evaluated at W(x), as psytrack does.
+  const double log_det = log_det_streamed(n, dim, g, lambda.data(), inv_v.data());
+  const double s = logli.value() + 0.5 * (-sum_log_v - quad.value()) - 0.5 * log_det;
+  return std::isfinite(s) ? s : kFail;
+}
+
+}  // namespace
+
+DecoupledLaplace::DecoupledLaplace(const Dataset& data, const TrialLayout& layout,
+                                   const Hyper& base, const HyperParam& param, const Hyper& theta0,
+                                   const Eigen::Ref<const RowMatrix>& w0)
+    : data_(data), layout_(layout), base_(base), param_(param) {
+  const int n = data.n_trials(), k = data.n_weights();
+  if (w0.rows() != n || w0.cols() != k)
+    throw InternalError("psytrack: surrogate built at weights of the wrong shape");
+  const RowMatrix v0 = prior_variance(theta0, layout, n, k);
+  lambda0_.resize(static_cast<size_t>(n));
+  rhs_.resize(static_cast<size_t>(n) * k);
+  for (int t = 0; t < n; ++t) {
+    const double eta = data.g.row(t).dot(w0.row(t));
+    const double p = logistic(eta);
+    const double lam = p * (1.0 - p);
+    lambda0_[static_cast<size_t>(t)] = lam;
+    for (int j = 0; j < k; ++j) {
+      // (P W)_t = eps_t / v_t - eps_{t+1} / v_{t+1}; (Lambda W)_t = lambda_t g_t (g_t . w_t).
+      const double eps = t == 0 ? w0(0, j) : w0(t, j) - w0(t - 1, j);
+      double pw = eps / v0(t, j);
+      if (t + 1 < n) pw -= (w0(t + 1, j) - w0(t, j)) / v0(t + 1, j);
+      rhs_[static_cast<size_t>(t) * k + j] = pw + lam * data.g(t, j) * eta;
+    }
+  }
+}
+
+double DecoupledLaplace::evaluate(const Eigen::VectorXd& x, RowMatrix* w_out) const {
+  const Hyper theta = param_.from_log2(base_, x);
+  const RowMatrix v = prior_variance(theta, layout_, data_.n_trials(), data_.n_weights());
+  std::vector<double> inv_v;
+  double sum_log_v = 0.0;
+  prior_terms(v, inv_v, sum_log_v);
+  return dispatch_k(data_.n_weights(), [&](auto dim) {
+    return surrogate_impl(dim, data_, lambda0_, rhs_, inv_v, sum_log_v, w_out);
+  });
+}
+
+double DecoupledLaplace::operator()(const Eigen::VectorXd& x) const { return evaluate(x, nullptr); }
+
+RowMatrix DecoupledLaplace::weights(const Eigen::VectorXd& x) const {
+  RowMatrix w;
+  evaluate(x, &w);
+  return w;
+}
+
+namespace {
+
+// Runs f on every point, concurrently on `threads` threads; each call is sequential, so the
+// values do not depend on the thread count.
+std::vector<double> evaluate_all(const DecoupledLaplace& s, const std::vector<Eigen::VectorXd>& x,
+                                 int threads) {
+  std::vector<double> out(x.size());
+  std::exception_ptr error;
+  const int nt = std::max(1, std::min<int>(threads, static_cast<int>(x.size())));
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+  for (size_t i = 0; i < x.size(); ++i) {
+    try {
+      out[i] = s(x[i]);
+    } catch (...) {
+#pragma omp critical(effinfer_psytrack_hypstd_error)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+  return out;
+}
+
+// Spec 2.8 / psytrack jacHessCheck.py `compHess`: central-difference Hessian of -s in log2 units,
+// then sqrt(diag(H^-1)); NaN (and a warning) when H is not positive definite.
+Eigen::VectorXd hyper_std(const DecoupledLaplace& s, const Eigen::VectorXd& x0, double dx,
+                          int threads, std::vector<std::string>& warnings) {
+  const Eigen::Index n = x0.size();
+  const double half = dx / 2.0;
+  std::vector<Eigen::VectorXd> points;
+  points.push_back(x0);
+  auto shifted = [&](Eigen::Index i, double di, Eigen::Index j, double dj) {
+    Eigen::VectorXd x = x0;
+    x[i] = x[i] + di;
+    if (j >= 0) x[j] = x[j] + dj;
+    return x;
+  };
+  for (Eigen::Index j = 0; j < n; ++j) {
+    points.push_back(shifted(j, 2 * half, -1, 0));
+    points.push_back(shifted(j, -2 * half, -1, 0));
+  }
+  for (Eigen::Index j = 0; j + 1 < n; ++j) {
+    for (Eigen::Index i = j + 1; i < n; ++i) {
+      points.push_back(shifted(j, half, i, half));    // f11
+      points.push_back(shifted(j, -half, i, -half));  // f22
+      points.push_back(shifted(j, half, i, -half));   // f12
+      points.push_back(shifted(j, -half, i, half));   // f21
+    }
+  }
+  std::vector<double> f = evaluate_all(s, points, threads);
+  for (double& v : f) v = -v;  // Hessian of the loss -s
+  Eigen::MatrixXd h(n, n);
+  size_t at = 1;
+  const double f0 = f[0];
+  for (Eigen::Index j = 0; j < n; ++j) {
+    h(j, j) = f[at] + f[at + 1] - 2 * f0;
+    at += 2;
+  }
+  for (Eigen::Index j = 0; j + 1 < n; ++j) {
+    for (Eigen::Index i = j + 1; i < n; ++i) {
+      h(j, i) = f[at] + f[at + 1] - f[at + 2] - f[at + 3];
+      h(i, j) = h(j, i);
+      at += 4;
+    }
+  }
+  h = h / dx / dx;
+  Eigen::VectorXd out = Eigen::VectorXd::Constant(n, std::numeric_limits<double>::quiet_NaN());
+  Eigen::LLT<Eigen::MatrixXd> llt;
+  if (h.allFinite()) llt.compute(h);
+  if (!h.allFinite() || llt.info() != Eigen::Success) {
+    warnings.push_back(
+        "hyp_std: the surrogate's Hessian in log2 units is not positive definite; hyp_std_log2 "
+        "set to NaN");
+    return out;
+  }
+  const Eigen::MatrixXd inv = llt.solve(Eigen::MatrixXd::Identity(n, n));
+  for (Eigen::Index i = 0; i < n; ++i) out[i] = std::sqrt(inv(i, i));
+  return out;
+}
+
+std::string format_vector(const Eigen::VectorXd& x) {
+  std::string out = "[";
+  for (Eigen::Index i = 0; i < x.size(); ++i) {
+    if (i > 0) out += ", ";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.6g", x[i]);
+    out += buf;
+  }
+  return out + "]";
+}
+
+// psytrack's outer stopping rule ||(x0 - x*) / x0||_2, with denominator 1 where x0_i = 0
+// (psytrack divides by zero there).
+double relative_change(const Eigen::VectorXd& x0, const Eigen::VectorXd& x) {
+  double sum = 0.0;
+  for (Eigen::Index i = 0; i < x0.size(); ++i) {
+    const double d = (x0[i] - x[i]) / (x0[i] == 0.0 ? 1.0 : x0[i]);
+    sum += d * d;
+  }
+  return std::sqrt(sum);
+}
+
+}  // namespace
+
+FitResult fit_psytrack_mode(const Dataset& data, const TrialLayout& layout, const Hyper& init,
+                            const HyperParam& param, const FitOptions& options) {
+  FitResult res;
+  const bool optimise = !param.opt.empty();
+  const int max_outer = std::max(1, options.outer_max_iter);
+  BfgsOptions bfgs;
+  bfgs.max_iter = options.bfgs_max_iter;
+  bfgs.gtol = options.bfgs_gtol;
+  bfgs.fd_step = options.fd_step;
+  bfgs.threads = options.threads;
+
+  Hyper theta = init;
+  std::optional<MapResult> best;
+  Hyper best_theta;
+  int jumps = options.jump;
+  RowMatrix w_prev;  // warm start: the previous MAP, even a rejected one
+  bool have_prev = false;
+  // The surrogate and start point of the last BFGS call, for hyp_std.
+  std::optional<DecoupledLaplace> last_surrogate;
+  Eigen::VectorXd last_x0;
+  bool ended_by_jumps = false;
+
+  for (int outer = 0;; ++outer) {
+    // 1. Exact MAP at theta.
+    MapResult current = map_fit(data, layout, theta, options.map, have_prev ? &w_prev : nullptr);
+    ++res.n_map_solves;
+    res.newton_iterations += current.iterations;
+    if (!current.converged)
+      res.warnings.push_back("MAP " + std::to_string(res.n_map_solves) + ": " + current.message);
+    TraceRow row;
+    row.log2_hyper = param.to_log2(theta);
+    row.log_evidence = current.log_evidence;
+    row.newton_iterations = current.iterations;
+    const Hyper theta_map = theta;
+
+    // 2. Accept (>=, as psytrack) or move the free hypers to the linear-space midpoint.
+    const bool accepted = !best || current.log_evidence >= best->log_evidence;
+    row.accepted = accepted;
+    res.trace.push_back(row);
+    if (!optimise) {
+      best = std::move(current);
+      best_theta = theta;
+      break;
+    }
+    w_prev = current.w;
+    have_prev = true;
+    if (accepted) {
+      best = std::move(current);
+      best_theta = theta;
+      jumps = options.jump;
+    } else {
+      --jumps;
+      for (HyperKind kind : param.opt) {
+        HyperValue& h = theta.get(kind);
+        h.value = (h.value + best_theta.get(kind).value) / 2;
+      }
+    }
+    // 3. Stop after `jump` rejections in a row.
+    if (jumps <= 0) {
+      ended_by_jumps = true;
+      break;
+    }
+    // 4. BFGS on -s from x0 = log2(theta), surrogate at the MAP of step 1.
+    const MapResult& source = accepted ? *best : current;
+    last_surrogate.emplace(data, layout, init, param, theta_map, source.w);
+    last_x0 = param.to_log2(theta);
+    const DecoupledLaplace& s = *last_surrogate;
+    auto loss = [&s](const Eigen::VectorXd& x) { return -s(x); };
+    if (!std::isfinite(loss(last_x0)))
+      throw NumericalError(
+          "hyperopt: the decoupled-Laplace evidence is not finite at log2 hypers " +
+          format_vector(last_x0));
+    const BfgsResult r = minimize_bfgs(loss, last_x0, bfgs);
+    res.n_dla_evals += r.n_fev;
+    if (!r.x.allFinite()) throw NumericalError("hyperopt: BFGS returned non-finite hypers");
+    const Eigen::VectorXd x_star = r.x.cwiseMax(options.log2_lower).cwiseMin(options.log2_upper);
+
+    // 5. Move on while the relative change is large; else stop and discard x*.
+    if (relative_change(last_x0, x_star) <= options.outer_rel_tol) break;
+    if (outer + 1 >= max_outer) {
+      res.converged = false;
+      res.message = "hyperparameter search not converged after " + std::to_string(max_outer) +
+                    " outer iterations (optimizer.outer_max_iter)";
+      break;
+    }
+    theta = param.from_log2(theta, x_star);
+  }
+
+  res.hyper = best_theta;
+  res.log2_hyper = param.to_log2(best_theta);
+  res.map = std::move(*best);
+  if (!res.map.converged && res.converged) {
+    res.converged = false;
+    res.message = res.map.message.empty() ? "MAP not converged" : res.map.message;
+  }
+  if (options.w_std) res.w_std = posterior_std(res.map);
+  if (options.hyp_std) {
+    if (!optimise) {
+      res.hyp_std_log2.resize(0);
+    } else {
+      // At the x0 and surrogate of the last BFGS call; when the loop ended on `jump`
+      // rejections, at the best theta and a surrogate built at the best MAP (psytrack).
+      if (ended_by_jumps || !last_surrogate) {
+        last_surrogate.emplace(data, layout, init, param, best_theta, res.map.w);
+        last_x0 = res.log2_hyper;
+      }
+      res.hyp_std_log2 =
+          hyper_std(*last_surrogate, last_x0, options.hyp_std_dx, options.threads, res.warnings);
+    }
+  }
+  return res;
+}
+
+FitResult fit_hyper(const Dataset& data, const TrialLayout& layout, const Hyper& init,
+                    const HyperParam& param, const FitOptions& options) {
+  // opt = [] is the fixed-hyper MAP in both modes.
+  if (param.opt.empty() || options.mode == FitMode::kPsytrack)
+    return fit_psytrack_mode(data, layout, init, param, options);
+  return fit_exact_mode(data, layout, init, param, options);
+}
+
+}  // namespace effinfer::psytrack
