@@ -341,6 +341,40 @@ std::string H5File::read_attribute_string(const std::string& object,
   return value.substr(0, value.find('\0'));
 }
 
+std::vector<std::string> H5File::read_attribute_strings(const std::string& object,
+                                                       const std::string& name) const {
+  if (!has_attribute(object, name))
+    throw DataError(where(object) + ": attribute '" + name + "' not found");
+  H5Id obj = open_object(object);
+  H5Id attr(H5Aopen(obj.get(), name.c_str(), H5P_DEFAULT));
+  H5Id type(H5Aget_type(attr.get()));
+  H5Id space(H5Aget_space(attr.get()));
+  if (H5Tget_class(type.get()) != H5T_STRING)
+    throw DataError(where(object) + ": attribute '" + name + "': expected strings");
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  if (H5Sget_simple_extent_ndims(space.get()) == 0) return {read_attribute_string(object, name)};
+  std::vector<std::string> out(static_cast<size_t>(n));
+  if (H5Tis_variable_str(type.get()) > 0) {
+    std::vector<char*> raw(static_cast<size_t>(n), nullptr);
+    H5Id mem(H5Tcopy(H5T_C_S1));
+    H5Tset_size(mem.get(), H5T_VARIABLE);
+    H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
+    if (H5Aread(attr.get(), mem.get(), raw.data()) < 0)
+      throw DataError(where(object) + ": attribute '" + name + "': read failed");
+    for (size_t i = 0; i < raw.size(); ++i) out[i] = raw[i] ? raw[i] : "";
+    H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, raw.data());
+  } else {
+    const size_t size = H5Tget_size(type.get());
+    std::vector<char> buffer(static_cast<size_t>(n) * size);
+    H5Aread(attr.get(), type.get(), buffer.data());
+    for (size_t i = 0; i < out.size(); ++i) {
+      std::string s(buffer.data() + i * size, size);
+      out[i] = s.substr(0, s.find('\0'));
+    }
+  }
+  return out;
+}
+
 void H5File::create_group(const std::string& group) {
   std::string partial;
   for (const auto& part : components(group)) {

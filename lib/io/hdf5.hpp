@@ -71,6 +71,9 @@ class H5File {
   double read_attribute_double(const std::string& object, const std::string& name) const;
   int64_t read_attribute_int(const std::string& object, const std::string& name) const;
   std::string read_attribute_string(const std::string& object, const std::string& name) const;
+  // A string attribute of shape (n,) (a scalar string gives one entry).
+  std::vector<std::string> read_attribute_strings(const std::string& object,
+                                                  const std::string& name) const;
 
   // Writing ----------------------------------------------------------------------------------
   void create_group(const std::string& group);  // creates missing parents; no-op if present
