@@ -25,9 +25,12 @@ class BlockTridiagCholesky {
   void selected_inverse(double* diag_out, double* sub_out) const;
 
  private:
+  // Stored as the equivalent block LDL^T form (L_t L_t^T = S_t): the Schur complements' inverses
+  // S_t^-1 and U_t = M_t L_t^-1 = B_{t+1} S_t^-1 (see block_tridiag.cpp).
   int n_ = 0, k_ = 0;
-  std::vector<double> l_;  // N lower-triangular K x K factors L_t
-  std::vector<double> m_;  // N-1 blocks M_t = B_{t+1} L_t^-T
+  double log_det_ = 0;
+  std::vector<double> l_;  // N blocks S_t^-1 = (L_t L_t^T)^-1
+  std::vector<double> m_;  // N-1 blocks U_t = B_{t+1} S_t^-1
 };
 
 }  // namespace effinfer::psytrack
