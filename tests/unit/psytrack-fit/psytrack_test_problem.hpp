@@ -16,9 +16,10 @@ struct Problem {
   RowMatrix w;  // a weight trajectory (the one that generated y)
 };
 
-// N trials, K weights; with_sessions: sessions of 40 trials; with_gaps: m_t in {0, 1, 2, 3} on
-// about a quarter of the trials (including t = 0 and a session start).
-inline Problem make_problem(int n, int k, uint64_t seed, bool with_sessions, bool with_gaps) {
+// N trials, K weights; with_sessions: sessions of session_length trials; with_gaps: m_t in
+// {1, 2, 3} on about a quarter of the trials (including t = 0 and the first session start).
+inline Problem make_problem(int n, int k, uint64_t seed, bool with_sessions, bool with_gaps,
+                            int session_length = 40) {
   Rng rng(seed);
   Problem p;
   p.hyper.sigma.value.resize(k);
@@ -30,7 +31,8 @@ inline Problem make_problem(int n, int k, uint64_t seed, bool with_sessions, boo
     p.hyper.sig_day.value[j] = std::exp2(-1.0 - 0.5 * (j % 4));
   }
   if (with_sessions) {
-    for (int left = n; left > 0; left -= 40) p.data.day_length.push_back(std::min(left, 40));
+    for (int left = n; left > 0; left -= session_length)
+      p.data.day_length.push_back(std::min(left, session_length));
   }
   p.layout = TrialLayout::from_day_length(n, p.data.day_length);
   if (with_gaps) {
@@ -38,7 +40,7 @@ inline Problem make_problem(int n, int k, uint64_t seed, bool with_sessions, boo
     for (int t = 0; t < n; ++t)
       if (t == 0 || rng.uniform() < 0.25)
         p.layout.gap[t] = 1 + static_cast<int>(rng.uniform_int(3));
-    if (with_sessions && n > 40) p.layout.gap[40] = 2;
+    if (with_sessions && n > session_length) p.layout.gap[session_length] = 2;
   }
   p.data.g.resize(n, k);
   p.data.y.resize(n);
