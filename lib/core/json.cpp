@@ -55,6 +55,8 @@ void Json::dump_to(std::string& out) const {
     out += *b ? "true" : "false";
   } else if (auto i = std::get_if<int64_t>(&value_)) {
     out += std::to_string(*i);
+  } else if (auto u = std::get_if<uint64_t>(&value_)) {
+    out += std::to_string(*u);
   } else if (auto d = std::get_if<double>(&value_)) {
     if (!std::isfinite(*d)) {
       out += "null";

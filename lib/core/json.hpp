@@ -24,7 +24,8 @@ class Json {
   Json(long v) : value_(static_cast<int64_t>(v)) {}
   Json(long long v) : value_(static_cast<int64_t>(v)) {}
   Json(unsigned v) : value_(static_cast<int64_t>(v)) {}
-  Json(unsigned long v) : value_(static_cast<int64_t>(v)) {}
+  Json(unsigned long v) : value_(static_cast<uint64_t>(v)) {}
+  Json(unsigned long long v) : value_(static_cast<uint64_t>(v)) {}
   Json(double v) : value_(v) {}
   Json(const char* s) : value_(std::string(s)) {}
   Json(std::string s) : value_(std::move(s)) {}
@@ -48,7 +49,7 @@ class Json {
 
  private:
   void dump_to(std::string& out) const;
-  std::variant<std::nullptr_t, bool, int64_t, double, std::string, Array, Object> value_;
+  std::variant<std::nullptr_t, bool, int64_t, uint64_t, double, std::string, Array, Object> value_;
 };
 
 std::string json_escape(const std::string& s);

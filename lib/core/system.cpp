@@ -92,7 +92,7 @@ Shard parse_shard(const std::string& text) {
       throw UsageError(
           "--shard slurm: neither SLURM_ARRAY_TASK_COUNT nor SLURM_ARRAY_TASK_MIN/MAX is set");
     }
-    if (i < 0 || i >= n)
+    if (i < 0 || i >= n || n > 1000000)
       throw UsageError("--shard slurm: task index " + std::to_string(i) + " outside 0.." +
                        std::to_string(n - 1));
     shard.index = static_cast<int>(i);
@@ -104,8 +104,8 @@ Shard parse_shard(const std::string& text) {
   if (slash == std::string::npos || !parse_int(text.substr(0, slash), i) ||
       !parse_int(text.substr(slash + 1), n))
     throw UsageError("--shard: expected I/N (e.g. 0/4) or 'slurm', found '" + text + "'");
-  if (n < 1 || i < 0 || i >= n)
-    throw UsageError("--shard " + text + ": expected 0 <= I < N and N >= 1");
+  if (n < 1 || i < 0 || i >= n || n > 1000000)
+    throw UsageError("--shard " + text + ": expected 0 <= I < N and 1 <= N <= 1000000");
   shard.index = static_cast<int>(i);
   shard.count = static_cast<int>(n);
   return shard;

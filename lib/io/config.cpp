@@ -21,7 +21,8 @@ std::vector<std::string> split_key(const std::string& key) {
 }
 
 std::string mark_text(const std::string& source, const YAML::Mark& mark) {
-  if (mark.line < 0) return source;
+  // A --set value is its own one-line document: its position says nothing.
+  if (mark.line < 0 || source == "--set") return source;
   return source + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
 }
 
@@ -169,7 +170,7 @@ YAML::Node Config::node(const std::string& key) const {
   std::string prefix;
   for (const auto& part : split_key(key)) {
     if (!node.IsMap() || !node[part]) {
-      throw InternalError("configuration key '" + key + "' is not defined in the defaults");
+      throw ConfigError("configuration key '" + key + "' is not defined in the defaults");
     }
     node.reset(node[part]);
     prefix += (prefix.empty() ? "" : ".") + part;
@@ -258,9 +259,25 @@ std::vector<std::string> Config::get_strings(const std::string& key) const {
   return values;
 }
 
+namespace {
+// Block style everywhere, so the same resolved values always dump (and hash) the same way
+// whether they came from a flow list in a file or from --set.
+void normalise_style(YAML::Node node) {
+  if (node.IsMap() || node.IsSequence()) {
+    node.SetStyle(YAML::EmitterStyle::Block);
+    if (node.IsMap())
+      for (auto kv : node) normalise_style(kv.second);
+    else
+      for (auto item : node) normalise_style(item);
+  }
+}
+}  // namespace
+
 std::string Config::dump() const {
+  YAML::Node copy = YAML::Clone(root_);
+  normalise_style(copy);
   YAML::Emitter out;
-  out << root_;
+  out << copy;
   return std::string(out.c_str()) + "\n";
 }
 

@@ -40,8 +40,11 @@ void decimate_line(const std::vector<double>& x, const std::vector<double>& y, s
   for (size_t b = 0; b < buckets; ++b) {
     const size_t lo = b * n / buckets, hi = (b + 1) * n / buckets;
     if (lo >= hi) continue;
-    size_t imin = lo, imax = lo;
-    for (size_t i = lo; i < hi; ++i) {
+    size_t start = lo;  // NaN compares false: start from the column's first finite value
+    while (start < hi && !std::isfinite(y[start])) ++start;
+    if (start == hi) continue;
+    size_t imin = start, imax = start;
+    for (size_t i = start; i < hi; ++i) {
       if (y[i] < y[imin]) imin = i;
       if (y[i] > y[imax]) imax = i;
     }
@@ -91,8 +94,15 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
     if (step >= raw) break;
   }
   std::vector<double> ticks;
-  for (double t = std::ceil(lo / step) * step; t <= hi + 1e-9 * step; t += step)
+  // Count-based loop: for a range of a few ulps `t += step` may not advance t at all.
+  const double first = std::ceil(lo / step) * step;
+  for (int i = 0; i < 4 * target + 4; ++i) {
+    const double t = first + i * step;
+    if (t > hi + 1e-9 * step) break;
+    if (!ticks.empty() && t == ticks.back()) break;
     ticks.push_back(std::fabs(t) < 1e-12 * step ? 0.0 : t);
+  }
+  if (ticks.empty()) ticks.push_back(lo);
   return ticks;
 }
 

@@ -1,0 +1,67 @@
+# effinfer — human entry points over CMake. `make demo` and `make test` are the two commands a
+# newcomer runs; both install what they need (make deps) when run as root.
+BUILD ?= build
+PREFIX ?= /usr/local
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+BIN := $(BUILD)/bin
+OUT ?= out
+
+# Debian packages the build, the tests and the demo need.
+DEB_PACKAGES := cmake make g++ pkg-config libcli11-dev libeigen3-dev libopenblas-dev libhdf5-dev \
+  libyaml-cpp-dev doctest-dev zlib1g-dev hdf5-tools libxml2-utils groff-base jq
+
+.PHONY: all deps configure build test demo bench man install clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "deps: missing packages; run as root:"; echo "  apt-get update && apt-get install -y$$missing"; exit 1; fi
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+configure: deps $(BUILD)/CMakeCache.txt
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --no-tests=error
+
+# The main job on the shipped real data: the PsyTrack tutorial fit, the full fit with session
+# boundaries and the tutorial's cross-validation on rat W053, each with its picture.
+demo: build
+	@mkdir -p $(OUT)
+	$(BIN)/psytrack-fit fit -i data/psytrack/rat_W053.h5 -c configs/psytrack-fit/rat_tutorial.yaml -o $(OUT)/rat_tutorial.h5 --force
+	$(BIN)/psytrack-fit plot -i $(OUT)/rat_tutorial.h5 -o $(OUT)/rat_tutorial.svg --force
+	$(BIN)/psytrack-fit fit -i data/psytrack/rat_W053.h5 -c configs/psytrack-fit/rat_sessions.yaml -o $(OUT)/rat_sessions.h5 --force
+	$(BIN)/psytrack-fit plot -i $(OUT)/rat_sessions.h5 -o $(OUT)/rat_sessions.svg --force
+	$(BIN)/psytrack-fit xval -i data/psytrack/rat_W053.h5 -c configs/psytrack-fit/rat_tutorial_xval.yaml -o $(OUT)/rat_tutorial_xval.h5 --force
+	@echo "demo: results in $(OUT)/: rat_tutorial.h5 rat_sessions.h5 rat_tutorial_xval.h5;" \
+	  "pictures: $(OUT)/rat_tutorial.svg $(OUT)/rat_sessions.svg"
+
+bench: deps
+	cmake -S . -B $(BUILD)-bench -DCMAKE_BUILD_TYPE=Release -DEFFINFER_MARCH=native $(CMAKE_FLAGS)
+	cmake --build $(BUILD)-bench -j $(JOBS)
+	bash bench/run.sh $(BUILD)-bench/bin
+
+man: build
+	bash tests/cli/check_man.sh $(BIN) .
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+	install -d $(PREFIX)/share/man/man1 $(PREFIX)/share/man/man7 $(PREFIX)/share/effinfer
+	install -m 644 man/man1/*.1 $(PREFIX)/share/man/man1/
+	install -m 644 man/man7/*.7 $(PREFIX)/share/man/man7/
+	cp -r configs $(PREFIX)/share/effinfer/
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-bench $(OUT)

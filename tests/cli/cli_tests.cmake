@@ -1,0 +1,17 @@
+# Registers every tests/cli/<tool>/<case>/ folder (one holding `cmd`) as a ctest, plus the
+# man-page lint. Exit 77 from run_case.sh means skipped (reference data absent).
+file(GLOB cli_case_files CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/cli/*/*/cmd)
+foreach(cmd_file ${cli_case_files})
+  get_filename_component(case_dir ${cmd_file} DIRECTORY)
+  get_filename_component(case_name ${case_dir} NAME)
+  get_filename_component(tool_dir ${case_dir} DIRECTORY)
+  get_filename_component(tool_name ${tool_dir} NAME)
+  add_test(NAME cli.${tool_name}.${case_name}
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/run_case.sh ${CMAKE_BINARY_DIR}/bin
+                   ${case_dir} ${CMAKE_SOURCE_DIR})
+  set_tests_properties(cli.${tool_name}.${case_name} PROPERTIES SKIP_RETURN_CODE 77)
+endforeach()
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/cli/check_man.sh)
+  add_test(NAME man.lint COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/check_man.sh
+           ${CMAKE_BINARY_DIR}/bin ${CMAKE_SOURCE_DIR})
+endif()
