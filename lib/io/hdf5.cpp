@@ -351,6 +351,7 @@ std::vector<std::string> H5File::read_attribute_strings(const std::string& objec
   H5Id space(H5Aget_space(attr.get()));
   if (H5Tget_class(type.get()) != H5T_STRING)
     throw DataError(where(object) + ": attribute '" + name + "': expected strings");
+  if (H5Sget_simple_extent_type(space.get()) == H5S_NULL) return {};
   const hssize_t n = H5Sget_simple_extent_npoints(space.get());
   if (H5Sget_simple_extent_ndims(space.get()) == 0) return {read_attribute_string(object, name)};
   std::vector<std::string> out(static_cast<size_t>(n));
@@ -490,11 +491,12 @@ void H5File::set_attribute(const std::string& object, const std::string& name,
   H5Tset_size(type.get(), H5T_VARIABLE);
   H5Tset_cset(type.get(), H5T_CSET_UTF8);
   const hsize_t n = values.size();
-  H5Id space(H5Screate_simple(1, &n, nullptr));
+  // HDF5 has no zero-length simple dataspace for attributes: an empty list is a null dataspace.
+  H5Id space(n == 0 ? H5Screate(H5S_NULL) : H5Screate_simple(1, &n, nullptr));
   H5Id attr = fresh_attribute(obj.get(), name, type.get(), space.get());
   std::vector<const char*> raw;
   for (const auto& s : values) raw.push_back(s.c_str());
-  if (!attr.valid() || H5Awrite(attr.get(), type.get(), raw.data()) < 0)
+  if (!attr.valid() || (n > 0 && H5Awrite(attr.get(), type.get(), raw.data()) < 0))
     throw WriteError(where(object) + ": cannot write attribute '" + name + "'");
 }
 
