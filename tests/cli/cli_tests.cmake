@@ -15,3 +15,8 @@ if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/cli/check_man.sh)
   add_test(NAME man.lint COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/check_man.sh
            ${CMAKE_BINARY_DIR}/bin ${CMAKE_SOURCE_DIR})
 endif()
+foreach(check invariance rat plot)
+  add_test(NAME cli.psytrack-fit.check_${check}
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/psytrack_checks.sh ${CMAKE_BINARY_DIR}/bin
+                   ${CMAKE_SOURCE_DIR} ${check})
+endforeach()
