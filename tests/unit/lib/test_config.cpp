@@ -250,10 +250,8 @@ TEST_CASE("config: --set errors") {
   CHECK(contains(m, "mapping"));
 }
 
-TEST_CASE("config: origin of a --set value is \"--set\"" * doctest::may_fail()) {
-  // BUG (lib/io/config.cpp, Config::set/merge_node): the parsed value carries the mark of its own
-  // one-line YAML document, so origin() reports "--set:1:1" instead of the documented "--set"
-  // (config.hpp: 'Where a key's value came from: "file.yaml:3:7", "--set", or "defaults"').
+TEST_CASE("config: origin of a --set value is \"--set\"") {
+  // Regression: the value's mark in its own one-line document used to give "--set:1:1".
   Config c = Config::from_defaults(kDefaults);
   c.set("model.sigma=2");
   CHECK(c.origin("model.sigma") == "--set");
@@ -302,11 +300,8 @@ TEST_CASE("config: fail() prefixes key and origin") {
   CHECK(m == "model.sigma (defaults): must be positive");
 }
 
-TEST_CASE("config: node() of a key missing from the defaults is a ConfigError" *
-          doctest::may_fail()) {
-  // BUG/contract mismatch (lib/io/config.cpp, Config::node): throws InternalError (exit 70) while
-  // config.hpp documents "ConfigError when the key is unknown". Either the header or the code
-  // should change.
+TEST_CASE("config: node() of a key missing from the defaults is a ConfigError") {
+  // Regression: this used to be an InternalError, against config.hpp's contract.
   const Config c = Config::from_defaults(kDefaults);
   config_error([&] { c.node("model.fit.nope"); });
 }
@@ -341,11 +336,9 @@ TEST_CASE("config: dump and sha256 are stable") {
   CHECK(d.find("name") < d.find("model"));
 }
 
-TEST_CASE("config: the fingerprint does not depend on the YAML style of a list" *
-          doctest::may_fail()) {
-  // BUG (lib/io/config.cpp, Config::dump): node styles from the input are kept, so the same
-  // resolved list written in block style in a file dumps as "- x" lines while --set gives
-  // "[x, y]"; identical resolved configurations then get different SHA-256 fingerprints.
+TEST_CASE("config: the fingerprint does not depend on the YAML style of a list") {
+  // Regression: input node styles used to be kept, so a block-style list from a file and the same
+  // flow list from --set dumped (and hashed) differently.
   Config a = Config::from_defaults(kDefaults);
   a.merge_text("model:\n  weights:\n    - x\n    - y\n", "block.yaml");
   Config b = Config::from_defaults(kDefaults);

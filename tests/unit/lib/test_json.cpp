@@ -119,12 +119,14 @@ TEST_CASE("json: arrays and nesting") {
         "expected rank 1 (N,), found float64 (3, 4)\"}}");
 }
 
-TEST_CASE("json: unsigned values above INT64_MAX are not printed negative" * doctest::may_fail()) {
-  // BUG (lib/core/json.hpp, Json(unsigned long)): the value is cast to int64_t, so
-  // 2^64 - 1 prints as -1. A uint64 seed or count >= 2^63 would be misreported.
+TEST_CASE("json: unsigned values above INT64_MAX are not printed negative") {
+  // Regression: Json(unsigned long) used to cast to int64_t, printing 2^64 - 1 as -1.
   const std::string text = Json(std::numeric_limits<unsigned long>::max()).dump();
   CAPTURE(text);
   CHECK(text == "18446744073709551615");
+  CHECK(Json(uint64_t{1} << 63).dump() == "9223372036854775808");
+  CHECK(Json(std::numeric_limits<unsigned long long>::max()).dump() == "18446744073709551615");
+  CHECK(Json(4000000000u).dump() == "4000000000");
 }
 
 TEST_CASE("json: a full summary line parses with Python's json module") {

@@ -145,14 +145,16 @@ TEST_CASE("parse_shard: malformed text is a UsageError") {
     check_usage_error(bad);
 }
 
-TEST_CASE("parse_shard: a count beyond int range is a UsageError" * doctest::may_fail()) {
-  // BUG (lib/core/system.cpp, parse_shard, `shard.count = static_cast<int>(n)`): N is parsed as
-  // long and narrowed without a range check, so "0/4294967297" becomes shard 0/1 (silently no
-  // sharding) and "0/99999999999" becomes 0/1215752191.
+TEST_CASE("parse_shard: a count beyond int range is a UsageError") {
+  // Regression: N used to be narrowed from long to int unchecked, so "0/4294967297" became shard
+  // 0/1 (silently no sharding).
   EnvGuard env(kSlurmVars);
   check_usage_error("0/4294967297");
   check_usage_error("0/99999999999");
   check_usage_error("4294967296/4294967297");
+  env.set("SLURM_ARRAY_TASK_ID", "0");
+  env.set("SLURM_ARRAY_TASK_COUNT", "4294967297");
+  check_usage_error("slurm");
 }
 
 TEST_CASE("parse_shard: slurm") {
