@@ -1,5 +1,6 @@
 #include "core/json.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -61,9 +62,10 @@ void Json::dump_to(std::string& out) const {
     if (!std::isfinite(*d)) {
       out += "null";
     } else {
+      // Shortest text that reads back to the same double.
       char buf[32];
-      std::snprintf(buf, sizeof buf, "%.10g", *d);
-      out += buf;
+      const auto result = std::to_chars(buf, buf + sizeof buf, *d);
+      out.append(buf, result.ptr);
     }
   } else if (auto s = std::get_if<std::string>(&value_)) {
     out += json_escape(*s);

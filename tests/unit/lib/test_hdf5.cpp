@@ -257,10 +257,8 @@ TEST_CASE("hdf5: string-list attributes") {
   CHECK(contains(m, "absent"));
 }
 
-TEST_CASE("hdf5: an empty string-list attribute can be written and read" * doctest::may_fail()) {
-  // BUG (lib/io/hdf5.cpp, set_attribute(object, name, const std::vector<std::string>&)): for an
-  // empty list raw.data() is nullptr and H5Awrite rejects a null buffer, so writing {} throws
-  // WriteError (74). Skipping H5Awrite when the list is empty would fix it.
+TEST_CASE("hdf5: an empty string-list attribute can be written and read") {
+  // Regression: an empty list used to reach H5Awrite with a null buffer (WriteError).
   TempDir dir;
   const std::string path = dir.file("empty_attr.h5");
   {
