@@ -379,6 +379,8 @@ TEST_CASE("check 9c: psytrack's 10-fold cross-validation of sim_K3_N2000 (stored
   CHECK(std::abs(r.logli - (-1095.1336)) <= 0.02);
   CHECK(std::abs(r.logli - ref.ref_logli) <= 0.02);
   CHECK(median <= 1e-4);
+  // SHOULD (spec 9c): within 1e-3 nats of psytrack in total; FD-BFGS stopping noise per fold.
+  WARN(std::abs(r.logli - ref.ref_logli) <= 1e-3);
   // Every trial is held out once and predicted.
   CHECK(r.p_left.allFinite());
 }
