@@ -14,7 +14,7 @@ namespace effinfer::io {
 namespace fs = std::filesystem;
 
 void check_output_path(const std::string& path, bool force) {
-  if (path.empty()) throw OutputError("no output path given (use -o FILE)");
+  if (path.empty()) throw UsageError("no output path given (use -o FILE)");
   std::error_code ec;
   const fs::path p(path);
   if (fs::exists(p, ec)) {

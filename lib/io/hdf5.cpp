@@ -212,6 +212,15 @@ Eigen::VectorXd H5File::read_vector(const std::string& dataset) const {
   return v;
 }
 
+double H5File::read_scalar(const std::string& dataset) const {
+  const DatasetInfo meta = info(dataset);
+  if (element_count(meta.shape) != 1)
+    throw DataError(where(dataset) + ": expected a single number, found " + meta.describe());
+  double value = 0;
+  read_doubles(dataset, &value);
+  return value;
+}
+
 RowMatrixXd H5File::read_matrix(const std::string& dataset) const {
   const DatasetInfo meta = info(dataset);
   if (meta.shape.size() != 2)

@@ -60,6 +60,7 @@ class H5File {
 
   // Numeric reads convert any integer or float type to double (DataError otherwise).
   Eigen::VectorXd read_vector(const std::string& dataset) const;  // rank 1
+  double read_scalar(const std::string& dataset) const;            // rank 0 (or one element)
   RowMatrixXd read_matrix(const std::string& dataset) const;      // rank 2
   // Rank 1 (N,) is returned as (N, 1); rank 2 as is.
   RowMatrixXd read_columns(const std::string& dataset) const;

@@ -89,7 +89,7 @@ void write_hyper_group(io::H5File& f, const std::string& group, const Hyper& hyp
     if (!h.present()) continue;
     const std::string path = group + "/" + hyper_name(kind);
     f.write_vector(path, h.value);
-    f.set_units(path, "log-odds per input unit per trial (std)");
+    f.set_units(path, "log-odds per input unit (std of a random-walk step)");
     f.set_attribute(path, "shared", static_cast<int64_t>(h.shared));
   }
 }
@@ -341,7 +341,7 @@ void run_xval(RunContext& ctx, const CommandFlags& flags) {
       o.result = cross_validate(s.data, o.fold, o.folds, s.hyper_init, settings.param, options,
                                 fixed.size() > 0 ? &fixed : nullptr);
     } catch (const DataError& e) {
-      throw DataError(s.ref.file + ":" + subject_path(s.ref, "y") + ": " + e.what());
+      throw DataError(s.ref.file + ": subject " + s.ref.id + ": " + e.what());
     }
     for (const auto& st : o.result.fold_status)
       if (st != "ok") o.status = "not_converged";
@@ -387,6 +387,8 @@ void run_xval(RunContext& ctx, const CommandFlags& flags) {
   for (size_t i = 0; i < subjects.size(); ++i) {
     const auto& o = outcomes[i];
     n_not_converged += o.status != "ok";
+    for (const auto& m : o.result.messages)
+      if (!m.empty()) ctx.log.warn(subjects[i].ref.id + ": " + m);
     Json j = Json::object();
     j.set("id", subjects[i].ref.id);
     j.set("N", subjects[i].data.n_trials());
@@ -409,9 +411,10 @@ void run_evidence(RunContext& ctx, const CommandFlags& flags) {
   const HyperKind kind = settings.evidence_hyper == "sigma"     ? HyperKind::kSigma
                          : settings.evidence_hyper == "sigInit" ? HyperKind::kSigInit
                                                                 : HyperKind::kSigDay;
-  struct Row {
-    MapResult map;
-  };
+  for (const auto& s : subjects)
+    if (kind == HyperKind::kSigDay && !s.layout.has_sessions())
+      throw ConfigError("evidence.hyper: sigDay, but subject " + s.ref.id +
+                        " has no session boundary (dayLength)");
   std::vector<std::vector<MapResult>> maps(subjects.size(), std::vector<MapResult>(n_grid));
   // Every (subject, grid value) is an independent MAP: spread them all over the threads.
   const int units = static_cast<int>(subjects.size()) * n_grid;
@@ -602,8 +605,11 @@ void run_merge(RunContext& ctx) {
     const auto& f = files.back();
     if (!f.has_attribute("/provenance", "cmd") || !f.is_group("/results"))
       throw DataError(path + ": not a psytrack-fit output (no /provenance cmd or /results)");
-    const std::string c = f.read_attribute_string("/provenance", "cmd");
-    const std::string s = f.read_attribute_string("/provenance", "config_sha256");
+    // A merged file carries the cmd and configuration of the runs it merged.
+    const bool merged = f.has_attribute("/provenance", "merged_cmd");
+    const std::string c = f.read_attribute_string("/provenance", merged ? "merged_cmd" : "cmd");
+    const std::string s =
+        f.read_attribute_string("/provenance", merged ? "merged_config_sha256" : "config_sha256");
     if (cmd.empty()) cmd = c, sha = s, first = path;
     if (c != cmd) throw DataError(path + ": cmd '" + c + "' differs from '" + cmd + "' of " + first);
     if (s != sha)
@@ -618,6 +624,9 @@ void run_merge(RunContext& ctx) {
   {
     io::H5File f = io::H5File::create(out.temp_path());
     io::write_provenance(f, ctx, kSchema);
+    f.set_attribute("/provenance", "merged_cmd", cmd);
+    f.set_attribute("/provenance", "merged_config_sha256", sha);
+    f.set_attribute("/provenance", "merged_inputs", ctx.options.inputs);
     f.create_group("/results");
     for (const auto& [i, id] : members) io::copy_object(files[i], "/results/" + id, f, "/results/" + id);
     f.close();

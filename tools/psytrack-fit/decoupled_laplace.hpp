@@ -7,9 +7,13 @@
 // and exposed here for tests.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <vector>
 
+#include "fit.hpp"
 #include "model.hpp"
+#include "scipy_bfgs.hpp"
 
 namespace effinfer::psytrack {
 
@@ -35,8 +39,29 @@ class DecoupledLaplace {
   const TrialLayout& layout_;
   Hyper base_;
   HyperParam param_;
+  std::vector<uint8_t> kind_;    // per trial: 0 ordinary, 1 first trial, 2 session start
   std::vector<double> lambda0_;  // lambda_t = p_t (1 - p_t) at W0* (N)
   std::vector<double> rhs_;      // (P_theta0 + Lambda0) W0*, trial-major (N K)
 };
+
+namespace detail {
+
+// The two numerical steps of psytrack mode, replaceable so tests can observe and steer the outer
+// loop (which theta each MAP runs at, its warm start, where BFGS starts and on which surrogate).
+struct PsytrackSteps {
+  // Exact MAP at theta, warm-started from w_start (null: from zero).
+  std::function<MapResult(const Hyper& theta, const RowMatrix* w_start)> map;
+  // Minimises loss = -s from x0.
+  std::function<BfgsResult(const std::function<double(const Eigen::VectorXd&)>& loss,
+                           const Eigen::VectorXd& x0, const BfgsOptions& options)>
+      bfgs;
+};
+
+// fit_psytrack_mode with its MAP and BFGS steps supplied by the caller.
+FitResult fit_psytrack_mode_with(const Dataset& data, const TrialLayout& layout, const Hyper& init,
+                                 const HyperParam& param, const FitOptions& options,
+                                 const PsytrackSteps& steps);
+
+}  // namespace detail
 
 }  // namespace effinfer::psytrack

@@ -51,14 +51,12 @@ decltype(auto) dispatch_k(int k, Fn&& fn) {
   }
 }
 
-inline double softplus(double x) {
-  return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
-}
-
-inline double logistic(double x) {
-  if (x >= 0) return 1.0 / (1.0 + std::exp(-x));
-  const double e = std::exp(x);
-  return e / (1.0 + e);
+// Log-likelihood term y*eta - softplus(eta) and lambda = p(1 - p) from one exp and one log1p.
+inline void bernoulli_terms(double eta, double y, double& loglik, double& lambda) {
+  const double e = std::exp(-std::abs(eta));
+  loglik = y * eta - ((eta > 0 ? eta : 0.0) + std::log1p(e));
+  const double p = eta >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+  lambda = p * (1.0 - p);
 }
 
 // Neumaier's compensated sum. The surrogate is a difference of sums of N*K terms of size up to
@@ -79,29 +77,63 @@ struct CompensatedSum {
   double value() const { return sum + c; }
 };
 
-// 1/v per entry and sum(log v). v takes a handful of distinct values per weight (sigma^2,
-// sigInit^2, sigDay^2, gaps), so each column adds count * log(v) per run of equal values: one log
-// per run and a sum that is smooth in the hypers.
-void prior_terms(const RowMatrix& v, std::vector<double>& inv_v, double& sum_log_v) {
-  const Eigen::Index n = v.rows(), k = v.cols();
-  inv_v.resize(static_cast<size_t>(n * k));
+// Per-thread scratch space of the surrogate: reused across calls so that the hot loop does not
+// allocate (fresh multi-megabyte buffers cost page faults on every call).
+struct Workspace {
+  std::vector<double> inv_v, diag, off, w, lambda, s_blocks;
+  BlockTridiagCholesky chol;
+};
+
+Workspace& workspace() {
+  thread_local Workspace ws;
+  return ws;
+}
+
+// 1/v_{t,k} (spec 2.2: sigma^2 on ordinary trials, sigDay^2 at session starts, sigInit^2 at
+// t = 0, plus gap * sigma^2; as prior_variance) and sum(log v). v takes a handful of distinct
+// values per weight, so sum(log v) adds count * log(v) per run of equal values: one log per run
+// and a sum that is smooth in the hypers.
+void prior_terms(const Hyper& theta, const std::vector<uint8_t>& kind, const std::vector<int>& gap,
+                 int n, int k, std::vector<double>& inv_v, double& sum_log_v) {
+  const Eigen::VectorXd& var_sd = theta.sigma.value;
+  const Eigen::VectorXd& init_sd = theta.sig_init.present() ? theta.sig_init.value : var_sd;
+  const Eigen::VectorXd& day_sd = theta.sig_day.present() ? theta.sig_day.value : var_sd;
+  if (var_sd.size() != k || init_sd.size() != k || day_sd.size() != k)
+    throw InternalError("psytrack: surrogate hypers do not have K values");
+  inv_v.resize(static_cast<size_t>(n) * k);
   CompensatedSum total;
-  for (Eigen::Index j = 0; j < k; ++j) {
-    double run_value = v(0, j), run_inv = 1.0 / run_value;
-    Eigen::Index run_length = 0;
-    for (Eigen::Index t = 0; t < n; ++t) {
-      const double vt = v(t, j);
-      if (!(vt == run_value)) {
-        total.add(static_cast<double>(run_length) * std::log(run_value));
-        run_value = vt;
-        run_inv = 1.0 / vt;
-        run_length = 0;
-      }
-      ++run_length;
-      inv_v[static_cast<size_t>(t * k + j)] = run_inv;
-    }
-    total.add(static_cast<double>(run_length) * std::log(run_value));
+  std::vector<double> base(3 * static_cast<size_t>(k)), base_inv(3 * static_cast<size_t>(k));
+  for (int j = 0; j < k; ++j) {
+    base[j] = var_sd[j] * var_sd[j];
+    base[k + j] = init_sd[j] * init_sd[j];
+    base[2 * k + j] = day_sd[j] * day_sd[j];
+    for (int c = 0; c < 3; ++c) base_inv[c * k + j] = 1.0 / base[c * k + j];
   }
+  std::vector<double> run_value(static_cast<size_t>(k), -1.0);
+  std::vector<int64_t> run_length(static_cast<size_t>(k), 0);
+  for (int t = 0; t < n; ++t) {
+    const int c = kind[static_cast<size_t>(t)];
+    const int m = gap.empty() ? 0 : gap[static_cast<size_t>(t)];
+    double* iv = inv_v.data() + static_cast<size_t>(t) * k;
+    for (int j = 0; j < k; ++j) {
+      double v = base[c * k + j];
+      if (m != 0) {
+        v += static_cast<double>(m) * base[j];
+        iv[j] = 1.0 / v;
+      } else {
+        iv[j] = base_inv[c * k + j];
+      }
+      if (!(v == run_value[j])) {
+        if (run_length[j] > 0)
+          total.add(static_cast<double>(run_length[j]) * std::log(run_value[j]));
+        run_value[j] = v;
+        run_length[j] = 0;
+      }
+      ++run_length[j];
+    }
+  }
+  for (int j = 0; j < k; ++j)
+    if (run_length[j] > 0) total.add(static_cast<double>(run_length[j]) * std::log(run_value[j]));
   sum_log_v = total.value();
 }
 
@@ -134,16 +166,22 @@ void assemble(int n, Dim<K> dim, const double* g, const double* lambda, const do
 }
 
 // In-place inverse of a symmetric positive definite row-major k x k block by sweeping each pivot
-// (Gauss-Jordan without pivoting, stable for SPD matrices); the product of the pivots is the
-// determinant. Returns false when a pivot is not positive.
+// (Gauss-Jordan without pivoting, stable for SPD matrices); the pivots' product is the
+// determinant. For fixed K <= 8 it is returned in det; for dynamic K (whose product could
+// overflow) det stays 1 and the pivots' logs go to log_acc. Returns false when a pivot is not
+// positive.
 template <int K>
-inline bool sweep_inverse(double* a, Dim<K> dim, double& det) {
+inline bool sweep_inverse(double* a, Dim<K> dim, double& det, CompensatedSum& log_acc) {
   const int k = dim();
   det = 1.0;
   for (int p = 0; p < k; ++p) {
     const double d = a[p * k + p];
     if (!(d > 0.0)) return false;
-    det *= d;
+    if constexpr (K > 0) {
+      det *= d;
+    } else {
+      log_acc.add(std::log(d));
+    }
     const double inv = 1.0 / d;
     for (int i = 0; i < k; ++i) {
       if (i == p) continue;
@@ -164,25 +202,58 @@ inline bool sweep_inverse(double* a, Dim<K> dim, double& det) {
   return true;
 }
 
+// K <= 3: closed-form inverse (adjugate / determinant), one division on the t -> t+1 dependency
+// chain instead of K; det = the determinant. Same results as the sweep up to rounding.
+template <int K>
+inline bool small_inverse(double* a, double& det) {
+  if constexpr (K == 1) {
+    det = a[0];
+    if (!(det > 0.0)) return false;
+    a[0] = 1.0 / det;
+  } else if constexpr (K == 2) {
+    const double a00 = a[0], a01 = a[1], a11 = a[3];
+    det = a00 * a11 - a01 * a01;
+    if (!(a00 > 0.0) || !(det > 0.0)) return false;
+    const double inv = 1.0 / det;
+    a[0] = a11 * inv;
+    a[1] = a[2] = -a01 * inv;
+    a[3] = a00 * inv;
+  } else {
+    static_assert(K == 3);
+    const double a00 = a[0], a01 = a[1], a02 = a[2], a11 = a[4], a12 = a[5], a22 = a[8];
+    const double m00 = a11 * a22 - a12 * a12, m01 = a02 * a12 - a01 * a22,
+                 m02 = a01 * a12 - a02 * a11;
+    det = a00 * m00 + a01 * m01 + a02 * m02;
+    const double m11 = a00 * a22 - a02 * a02, m12 = a01 * a02 - a00 * a12,
+                 m22 = a00 * a11 - a01 * a01;
+    // Positive leading minors (Sylvester) = the block is positive definite.
+    if (!(a00 > 0.0) || !(m22 > 0.0) || !(det > 0.0)) return false;
+    const double inv = 1.0 / det;
+    a[0] = m00 * inv;
+    a[1] = a[3] = m01 * inv;
+    a[2] = a[6] = m02 * inv;
+    a[4] = m11 * inv;
+    a[5] = a[7] = m12 * inv;
+    a[8] = m22 * inv;
+  }
+  return true;
+}
+
 // log det(P + blockdiag(lambda_t g_t g_t^T)) by the block recursion S_0 = A_0,
 // S_t = A_t - diag(b) S_{t-1}^-1 diag(b), b = 1/v_t (spec 2.3), streamed without storing the
-// factor, with the per-block log-determinants summed with compensation. NaN on breakdown.
+// factor. The block determinants are multiplied together as mantissa * 2^exponent and the log
+// taken once: no per-trial log, and no rounding noise from summing N logs. NaN on breakdown.
 template <int K>
 double log_det_streamed(int n, Dim<K> dim, const double* g, const double* lambda,
-                        const double* inv_v) {
+                        const double* inv_v, std::vector<double>& scratch) {
   const int k = dim();
-  constexpr int kMax = K > 0 ? K * K : 1;
-  double s_fixed[kMax], prev_fixed[kMax];
-  std::vector<double> s_dyn, prev_dyn;
-  double* s = s_fixed;
-  double* prev = prev_fixed;
-  if constexpr (K == 0) {
-    s_dyn.resize(static_cast<size_t>(k) * k);
-    prev_dyn.resize(static_cast<size_t>(k) * k);
-    s = s_dyn.data();
-    prev = prev_dyn.data();
-  }
-  CompensatedSum total;
+  const size_t kk = static_cast<size_t>(k) * k;
+  scratch.resize(2 * kk);
+  double* s = scratch.data();
+  double* prev = s + kk;
+  CompensatedSum log_pivots;  // dynamic K only
+  double mantissa = 1.0;
+  long exponent = 0;
   for (int t = 0; t < n; ++t) {
     const double* gt = g + static_cast<size_t>(t) * k;
     const double* iv = inv_v + static_cast<size_t>(t) * k;
@@ -195,48 +266,52 @@ double log_det_streamed(int n, Dim<K> dim, const double* g, const double* lambda
     if (t > 0) {
       // b_j = 1/v_{t,j}: the coupling between trials t-1 and t.
       for (int i = 0; i < k; ++i)
-        for (int j = 0; j < k; ++j) s[i * k + j] -= iv[i] * prev[i * k + j] * iv[j];
+        for (int j = 0; j < k; ++j) s[i * k + j] -= (iv[i] * iv[j]) * prev[i * k + j];
     }
     double det = 1.0;
-    if (!sweep_inverse(s, dim, det)) return std::numeric_limits<double>::quiet_NaN();
-    if (std::isfinite(det) && det > 0.0 && det < std::numeric_limits<double>::infinity()) {
-      total.add(std::log(det));
+    bool ok;
+    if constexpr (K >= 1 && K <= 3) {
+      ok = small_inverse<K>(s, det);
     } else {
-      return std::numeric_limits<double>::quiet_NaN();
+      ok = sweep_inverse(s, dim, det, log_pivots);
     }
+    if (!ok || !(det < std::numeric_limits<double>::infinity()))
+      return std::numeric_limits<double>::quiet_NaN();
+    int e = 0;
+    mantissa = std::frexp(mantissa * det, &e);
+    exponent += e;
     std::swap(s, prev);
   }
-  return total.value();
+  return std::log(mantissa) + static_cast<double>(exponent) * M_LN2 + log_pivots.value();
 }
 
 template <int K>
 double surrogate_impl(Dim<K> dim, const Dataset& data, const std::vector<double>& lambda0,
-                      const std::vector<double>& rhs, const std::vector<double>& inv_v,
-                      double sum_log_v, RowMatrix* w_out) {
+                      const std::vector<double>& rhs, double sum_log_v, Workspace& ws,
+                      RowMatrix* w_out) {
   constexpr double kFail = -std::numeric_limits<double>::infinity();
   const int n = data.n_trials();
   const int k = dim();
   const size_t kk = static_cast<size_t>(k) * k;
   const double* g = data.g.data();
+  const double* inv_v = ws.inv_v.data();
 
   // W(x) = (P_theta + Lambda0)^-1 (P_theta0 + Lambda0) W0*.
-  std::vector<double> w(rhs);
-  {
-    std::vector<double> diag(static_cast<size_t>(n) * kk);
-    std::vector<double> off(static_cast<size_t>(std::max(n - 1, 0)) * k);
-    assemble(n, dim, g, lambda0.data(), inv_v.data(), diag.data(), off.data());
-    BlockTridiagCholesky chol;
-    if (!chol.factor(n, k, diag.data(), off.data())) return kFail;
-    chol.solve_in_place(w.data());
-  }
+  ws.diag.resize(static_cast<size_t>(n) * kk);
+  ws.off.resize(static_cast<size_t>(std::max(n - 1, 0)) * k);
+  assemble(n, dim, g, lambda0.data(), inv_v, ws.diag.data(), ws.off.data());
+  if (!ws.chol.factor(n, k, ws.diag.data(), ws.off.data())) return kFail;
+  ws.w.assign(rhs.begin(), rhs.end());
+  ws.chol.solve_in_place(ws.w.data());
 
   // Likelihood, prior and Lambda at W(x) in one pass.
-  std::vector<double> lambda(static_cast<size_t>(n));
+  ws.lambda.resize(static_cast<size_t>(n));
   CompensatedSum logli, quad;
+  const double* w = ws.w.data();
   for (int t = 0; t < n; ++t) {
-    const double* wt = w.data() + static_cast<size_t>(t) * k;
+    const double* wt = w + static_cast<size_t>(t) * k;
     const double* gt = g + static_cast<size_t>(t) * k;
-    const double* iv = inv_v.data() + static_cast<size_t>(t) * k;
+    const double* iv = inv_v + static_cast<size_t>(t) * k;
     double eta = 0.0, q = 0.0;
     for (int j = 0; j < k; ++j) {
       eta += gt[j] * wt[j];
@@ -244,17 +319,17 @@ double surrogate_impl(Dim<K> dim, const Dataset& data, const std::vector<double>
       q += eps * eps * iv[j];
     }
     quad.add(q);
-    logli.add(data.y[t] * eta - softplus(eta));
-    const double p = logistic(eta);
-    lambda[static_cast<size_t>(t)] = p * (1.0 - p);
+    double ll;
+    bernoulli_terms(eta, data.y[t], ll, ws.lambda[static_cast<size_t>(t)]);
+    logli.add(ll);
   }
   if (w_out != nullptr) {
     w_out->resize(n, k);
-    std::copy(w.begin(), w.end(), w_out->data());
+    std::copy(ws.w.begin(), ws.w.end(), w_out->data());
   }
 
   // log det(P_theta + Lambda(W(x))): Lambda re-evaluated at W(x), as psytrack does.
-  const double log_det = log_det_streamed(n, dim, g, lambda.data(), inv_v.data());
+  const double log_det = log_det_streamed(n, dim, g, ws.lambda.data(), inv_v, ws.s_blocks);
   const double s = logli.value() + 0.5 * (-sum_log_v - quad.value()) - 0.5 * log_det;
   return std::isfinite(s) ? s : kFail;
 }
@@ -268,13 +343,22 @@ DecoupledLaplace::DecoupledLaplace(const Dataset& data, const TrialLayout& layou
   const int n = data.n_trials(), k = data.n_weights();
   if (w0.rows() != n || w0.cols() != k)
     throw InternalError("psytrack: surrogate built at weights of the wrong shape");
+  if (!layout.gap.empty() && static_cast<int>(layout.gap.size()) != n)
+    throw InternalError("psytrack: gap length != N");
+  if (!layout.session_start.empty() && static_cast<int>(layout.session_start.size()) != n)
+    throw InternalError("psytrack: session_start length != N");
+  kind_.resize(static_cast<size_t>(n));
+  for (int t = 0; t < n; ++t) {
+    const bool session = !layout.session_start.empty() && layout.session_start[t];
+    kind_[static_cast<size_t>(t)] = t == 0 ? 1 : session ? 2 : 0;
+  }
   const RowMatrix v0 = prior_variance(theta0, layout, n, k);
   lambda0_.resize(static_cast<size_t>(n));
   rhs_.resize(static_cast<size_t>(n) * k);
   for (int t = 0; t < n; ++t) {
     const double eta = data.g.row(t).dot(w0.row(t));
-    const double p = logistic(eta);
-    const double lam = p * (1.0 - p);
+    double ll, lam;
+    bernoulli_terms(eta, data.y[t], ll, lam);
     lambda0_[static_cast<size_t>(t)] = lam;
     for (int j = 0; j < k; ++j) {
       // (P W)_t = eps_t / v_t - eps_{t+1} / v_{t+1}; (Lambda W)_t = lambda_t g_t (g_t . w_t).
@@ -288,12 +372,12 @@ DecoupledLaplace::DecoupledLaplace(const Dataset& data, const TrialLayout& layou
 
 double DecoupledLaplace::evaluate(const Eigen::VectorXd& x, RowMatrix* w_out) const {
   const Hyper theta = param_.from_log2(base_, x);
-  const RowMatrix v = prior_variance(theta, layout_, data_.n_trials(), data_.n_weights());
-  std::vector<double> inv_v;
+  const int n = data_.n_trials(), k = data_.n_weights();
+  Workspace& ws = workspace();
   double sum_log_v = 0.0;
-  prior_terms(v, inv_v, sum_log_v);
-  return dispatch_k(data_.n_weights(), [&](auto dim) {
-    return surrogate_impl(dim, data_, lambda0_, rhs_, inv_v, sum_log_v, w_out);
+  prior_terms(theta, kind_, layout_.gap, n, k, ws.inv_v, sum_log_v);
+  return dispatch_k(k, [&](auto dim) {
+    return surrogate_impl(dim, data_, lambda0_, rhs_, sum_log_v, ws, w_out);
   });
 }
 
@@ -408,8 +492,11 @@ double relative_change(const Eigen::VectorXd& x0, const Eigen::VectorXd& x) {
 
 }  // namespace
 
-FitResult fit_psytrack_mode(const Dataset& data, const TrialLayout& layout, const Hyper& init,
-                            const HyperParam& param, const FitOptions& options) {
+namespace detail {
+
+FitResult fit_psytrack_mode_with(const Dataset& data, const TrialLayout& layout, const Hyper& init,
+                                 const HyperParam& param, const FitOptions& options,
+                                 const PsytrackSteps& steps) {
   FitResult res;
   const bool optimise = !param.opt.empty();
   const int max_outer = std::max(1, options.outer_max_iter);
@@ -432,7 +519,7 @@ FitResult fit_psytrack_mode(const Dataset& data, const TrialLayout& layout, cons
 
   for (int outer = 0;; ++outer) {
     // 1. Exact MAP at theta.
-    MapResult current = map_fit(data, layout, theta, options.map, have_prev ? &w_prev : nullptr);
+    MapResult current = steps.map(theta, have_prev ? &w_prev : nullptr);
     ++res.n_map_solves;
     res.newton_iterations += current.iterations;
     if (!current.converged)
@@ -480,7 +567,7 @@ FitResult fit_psytrack_mode(const Dataset& data, const TrialLayout& layout, cons
       throw NumericalError(
           "hyperopt: the decoupled-Laplace evidence is not finite at log2 hypers " +
           format_vector(last_x0));
-    const BfgsResult r = minimize_bfgs(loss, last_x0, bfgs);
+    const BfgsResult r = steps.bfgs(loss, last_x0, bfgs);
     res.n_dla_evals += r.n_fev;
     if (!r.x.allFinite()) throw NumericalError("hyperopt: BFGS returned non-finite hypers");
     const Eigen::VectorXd x_star = r.x.cwiseMax(options.log2_lower).cwiseMin(options.log2_upper);
@@ -519,6 +606,18 @@ FitResult fit_psytrack_mode(const Dataset& data, const TrialLayout& layout, cons
     }
   }
   return res;
+}
+
+}  // namespace detail
+
+FitResult fit_psytrack_mode(const Dataset& data, const TrialLayout& layout, const Hyper& init,
+                            const HyperParam& param, const FitOptions& options) {
+  detail::PsytrackSteps steps;
+  steps.map = [&](const Hyper& theta, const RowMatrix* w_start) {
+    return map_fit(data, layout, theta, options.map, w_start);
+  };
+  steps.bfgs = minimize_bfgs;
+  return detail::fit_psytrack_mode_with(data, layout, init, param, options, steps);
 }
 
 FitResult fit_hyper(const Dataset& data, const TrialLayout& layout, const Hyper& init,

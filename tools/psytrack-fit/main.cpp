@@ -13,15 +13,16 @@ int main(int argc, char** argv) {
   pt::CommandFlags flags;
   auto strict = [&](CLI::App* cmd) {
     cmd->add_flag("--strict", flags.strict, "Exit 1 if a subject is not converged or failed");
-    cmd->add_flag("--keep-going", flags.keep_going,
-                  "A subject failing numerically gets status error; the others go on");
+    return cmd;
   };
   strict(tool.add_command(
       "fit", "MAP weights, evidence, hyperparameter optimisation, credible intervals",
       "Examples:\n  psytrack-fit fit -i rat.h5 -c configs/psytrack-fit/rat_tutorial.yaml -o fit.h5\n"
       "  psytrack-fit fit -i a.h5 -i b.h5 --shard 0/2 -o part0.h5\n"
       "  psytrack-fit fit -i sim.h5 --set optimizer.mode=exact -o fit.h5",
-      [&](RunContext& ctx) { pt::run_fit(ctx, flags); }));
+      [&](RunContext& ctx) { pt::run_fit(ctx, flags); }))
+      ->add_flag("--keep-going", flags.keep_going,
+                 "A subject failing numerically gets status error; the others go on");
   strict(tool.add_command(
       "xval", "F-fold cross-validated log-likelihood",
       "Examples:\n  psytrack-fit xval -i rat.h5 -c configs/psytrack-fit/rat_tutorial_xval.yaml -o xval.h5\n"

@@ -82,6 +82,11 @@ std::string render_subject_plot(const io::H5File& fit, const std::string& id,
   // Truth lines from the source file, when there is one.
   std::string source = source_override;
   if (source.empty() && fit.has_attribute(g, "source_file")) source = fit.read_attribute_string(g, "source_file");
+  if (!source.empty() && !std::filesystem::exists(source) && source_override.empty()) {
+    // source_file is stored as given on the command line: try it beside the fit file too.
+    const auto beside = std::filesystem::path(fit.path()).parent_path() / source;
+    if (std::filesystem::exists(beside)) source = beside.string();
+  }
   if (!source.empty() && std::filesystem::exists(source)) {
     const io::H5File src = io::H5File::open(source);
     std::string group = fit.has_attribute(g, "source_group") ? fit.read_attribute_string(g, "source_group") : "/";

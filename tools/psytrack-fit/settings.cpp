@@ -48,11 +48,18 @@ HyperValue read_hyper_dataset(const io::H5File& file, const std::string& path, i
   const auto info = file.info(path);
   Eigen::VectorXd values;
   if (info.shape.empty()) {
-    throw DataError(file.path() + ":" + path + ": expected shape (1,) or (K,) = (" +
-                    std::to_string(k) + ",), found a scalar");
+    // A scalar dataset is one shared parameter, like a YAML scalar (spec 3.2).
+    double scalar = 0;
+    if (info.element != io::ElementClass::kInteger && info.element != io::ElementClass::kFloat)
+      throw DataError(file.path() + ":" + path + ": expected a number, found " + info.describe());
+    scalar = file.read_scalar(path);
+    v.value = Eigen::VectorXd::Constant(k, scalar);
+    v.shared = true;
+  } else {
+    values = file.read_vector(path);
   }
-  values = file.read_vector(path);
-  if (values.size() == 1) {
+  if (v.shared) {
+  } else if (values.size() == 1) {
     v.value = Eigen::VectorXd::Constant(k, values[0]);
   } else if (values.size() == k) {
     v.value = values;

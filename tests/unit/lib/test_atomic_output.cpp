@@ -79,7 +79,8 @@ TEST_CASE("check_output_path") {
   m = error_message<OutputError>([&] { check_output_path(dir.file("no/such/dir/x.h5"), true); });
   CHECK(m.find("no/such/dir") != std::string::npos);
   error_message<OutputError>([&] { check_output_path(dir.path().string(), true); });
-  error_message<OutputError>([&] { check_output_path("", true); });
+  // A missing -o is a usage problem (64), not an output one.
+  error_message<UsageError>([&] { check_output_path("", true); });
   CHECK(OutputError("x").exit_code() == 73);
 }
 

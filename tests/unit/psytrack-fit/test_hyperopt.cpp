@@ -71,6 +71,7 @@ struct DenseModel {
         if (t == 0 && h.sig_init.present()) sd = h.sig_init.value[j];
         if (t > 0 && layout.session_start[t] && h.sig_day.present()) sd = h.sig_day.value[j];
         v(t, j) = sd * sd;
+        if (!layout.gap.empty()) v(t, j) += layout.gap[t] * h.sigma.value[j] * h.sigma.value[j];
       }
     return v;
   }
@@ -144,19 +145,25 @@ void check_trace_invariants(const FitResult& fit) {
 
 }  // namespace
 
-TEST_CASE("decoupled Laplace surrogate equals a dense computation (sessions, shared sigma)") {
+TEST_CASE("decoupled Laplace surrogate equals a dense computation (sessions, gaps, shared sigma)") {
   const Sim sim = simulate_learner(40, {-2.0, -3.0}, 11, {15, 25}, 0.7);
   const int n = sim.data.n_trials(), k = sim.data.n_weights();
+  TrialLayout layout = sim.layout;  // held-out gaps m_t (cross-validation), one at a session start
+  layout.gap.assign(n, 0);
+  layout.gap[0] = 1;
+  layout.gap[7] = 2;
+  layout.gap[15] = 1;
+  layout.gap[31] = 3;
   Hyper theta0 = per_weight_hyper(k, 0.2, 2.0);
   theta0.sigma.shared = true;
   theta0.sig_day.value = Eigen::Vector2d(0.6, 0.3);
   HyperParam param;
   param.opt = {HyperKind::kSigma, HyperKind::kSigDay};
   REQUIRE(param.size(theta0) == 3);
-  const MapResult map = map_fit(sim.data, sim.layout, theta0, MapOptions{});
+  const MapResult map = map_fit(sim.data, layout, theta0, MapOptions{});
   REQUIRE(map.converged);
-  const DecoupledLaplace s(sim.data, sim.layout, theta0, param, theta0, map.w);
-  const DenseModel dense{sim.data, sim.layout, n, k};
+  const DecoupledLaplace s(sim.data, layout, theta0, param, theta0, map.w);
+  const DenseModel dense{sim.data, layout, n, k};
 
   // At theta0 the surrogate weights are the MAP and s is the Laplace evidence.
   const Eigen::VectorXd x0 = param.to_log2(theta0);
@@ -172,7 +179,7 @@ TEST_CASE("decoupled Laplace surrogate equals a dense computation (sessions, sha
     CHECK(s(x) == doctest::Approx(s_dense).epsilon(1e-11));
     CHECK((flat(s.weights(x)) - w_dense).cwiseAbs().maxCoeff() <= 1e-9);
     // The surrogate is not the exact evidence away from theta0 (W(x) is not the MAP there).
-    const MapResult exact = map_fit(sim.data, sim.layout, param.from_log2(theta0, x), MapOptions{});
+    const MapResult exact = map_fit(sim.data, layout, param.from_log2(theta0, x), MapOptions{});
     CHECK(std::abs(s(x) - exact.log_evidence) > 1e-8);
   }
 }
@@ -262,29 +269,105 @@ TEST_CASE("check 11 with sessions and two free hypers; jump 1 stops at the first
   for (size_t i = 0; i + 1 < strict.trace.size(); ++i) CHECK(strict.trace[i].accepted);
 }
 
-TEST_CASE("check 11 with rejections: outer_rel_tol 0 runs on until two rejections in a row") {
-  // With the relative-change stop disabled the loop continues at the optimum, where successive
-  // exact MAPs differ only at the noise level, so some are rejected: the midpoint / jump path.
+TEST_CASE("outer loop: rejection, linear midpoint, warm start and surrogate at the rejected MAP") {
+  // The real MAP and BFGS steps, observed; the evidence of MAPs 2 and 3 is lowered by 1e4 nats so
+  // that they are rejected and the loop ends on jump = 2 rejections in a row.
+  const Sim sim = simulate_learner(300, {-3.0, -5.0}, 4);
   HyperParam param;
   param.opt = {HyperKind::kSigma};
+  const Hyper init = per_weight_hyper(2, std::exp2(-6.0), 16.0);
   FitOptions options;
-  options.outer_rel_tol = 0.0;
+  options.outer_rel_tol = 0.0;  // always move on to the proposal
   options.hyp_std = true;
-  bool ended_by_jumps = false;
-  for (uint64_t seed : {10, 1, 11, 17, 20}) {
-    const Sim sim = simulate_learner(400, {-3.0, -5.0, -7.0}, seed);
-    const FitResult fit =
-        fit_hyper(sim.data, sim.layout, per_weight_hyper(3, std::exp2(-6.0), 16.0), param, options);
-    check_trace_invariants(fit);
-    const size_t n = fit.trace.size();
-    if (fit.converged && n >= 3 && !fit.trace[n - 1].accepted && !fit.trace[n - 2].accepted) {
-      ended_by_jumps = true;
-      CHECK(fit.hyp_std_log2.size() == 3);
-      MESSAGE("seed " << seed << ": " << n << " exact MAPs, ended by two rejections");
-      break;
-    }
-  }
-  CHECK(ended_by_jumps);
+
+  std::vector<Hyper> map_theta;
+  std::vector<RowMatrix> map_w, map_start;
+  std::vector<double> real_evidence;
+  std::vector<Eigen::VectorXd> bfgs_x0;
+  std::vector<double> loss_at_last_map;
+  int bfgs_evals = 0;
+  detail::PsytrackSteps steps;
+  steps.map = [&](const Hyper& theta, const RowMatrix* w_start) {
+    map_theta.push_back(theta);
+    map_start.push_back(w_start ? *w_start : RowMatrix());
+    MapResult m = map_fit(sim.data, sim.layout, theta, MapOptions{}, w_start);
+    map_w.push_back(m.w);
+    real_evidence.push_back(m.log_evidence);
+    if (map_theta.size() >= 2) m.log_evidence -= 1e4;
+    return m;
+  };
+  steps.bfgs = [&](const std::function<double(const Eigen::VectorXd&)>& loss,
+                   const Eigen::VectorXd& x0, const BfgsOptions& o) {
+    bfgs_x0.push_back(x0);
+    // The surrogate equals the exact evidence at the MAP it was built at.
+    loss_at_last_map.push_back(loss(param.to_log2(map_theta.back())));
+    const BfgsResult r = minimize_bfgs(loss, x0, o);
+    bfgs_evals += r.n_fev;
+    return r;
+  };
+  const FitResult fit =
+      detail::fit_psytrack_mode_with(sim.data, sim.layout, init, param, options, steps);
+
+  REQUIRE(map_theta.size() == 3);
+  REQUIRE(bfgs_x0.size() == 2);  // after MAP 1 and after the first rejection; none after jumps = 0
+  REQUIRE(fit.trace.size() == 3);
+  CHECK(fit.trace[0].accepted);
+  CHECK_FALSE(fit.trace[1].accepted);
+  CHECK_FALSE(fit.trace[2].accepted);
+  CHECK(fit.converged);
+  CHECK(fit.n_map_solves == 3);
+  CHECK(fit.n_dla_evals == bfgs_evals);
+  // Returned: the best (first) MAP, with its real evidence.
+  CHECK(fit.log2_hyper == param.to_log2(init));
+  CHECK(fit.map.log_evidence == real_evidence[0]);
+  CHECK(fit.hyp_std_log2.size() == 2);
+
+  // MAP 1 from zero; later MAPs warm-started from the previous MAP, even a rejected one.
+  CHECK(map_start[0].size() == 0);
+  CHECK(map_start[1] == map_w[0]);
+  CHECK(map_start[2] == map_w[1]);
+  // BFGS 1 from log2(init) on the surrogate of MAP 1.
+  CHECK(bfgs_x0[0] == param.to_log2(init));
+  CHECK(-loss_at_last_map[0] == doctest::Approx(real_evidence[0]).epsilon(1e-11));
+  // After the rejection of MAP 2: x0 = log2 of the LINEAR midpoint of theta_2 and the best theta,
+  // and the surrogate is built at the rejected MAP 2.
+  Hyper mid = map_theta[1];
+  mid.sigma.value = (map_theta[1].sigma.value + init.sigma.value) / 2;
+  CHECK(bfgs_x0[1] == param.to_log2(mid));
+  const Eigen::VectorXd log_mid = (param.to_log2(map_theta[1]) + param.to_log2(init)) / 2;
+  CHECK((bfgs_x0[1] - log_mid).cwiseAbs().maxCoeff() > 1e-3);  // not the log-space midpoint
+  CHECK(-loss_at_last_map[1] == doctest::Approx(real_evidence[1]).epsilon(1e-11));
+  // The trace records the evidence the loop compared (the lowered one).
+  CHECK(fit.trace[1].log_evidence == real_evidence[1] - 1e4);
+  CHECK(fit.trace[1].log2_hyper == param.to_log2(map_theta[1]));
+}
+
+TEST_CASE("outer loop: a small relative change stops the loop and discards x*") {
+  const Sim sim = simulate_learner(500, {-3.0, -5.0}, 8);
+  HyperParam param;
+  param.opt = {HyperKind::kSigma};
+  int maps = 0, bfgs_calls = 0;
+  Eigen::VectorXd last_x0, last_x;
+  detail::PsytrackSteps steps;
+  steps.map = [&](const Hyper& theta, const RowMatrix* w_start) {
+    ++maps;
+    return map_fit(sim.data, sim.layout, theta, MapOptions{}, w_start);
+  };
+  steps.bfgs = [&](const std::function<double(const Eigen::VectorXd&)>& loss,
+                   const Eigen::VectorXd& x0, const BfgsOptions& o) {
+    ++bfgs_calls;
+    const BfgsResult r = minimize_bfgs(loss, x0, o);
+    last_x0 = x0;
+    last_x = r.x;
+    return r;
+  };
+  const FitResult fit = detail::fit_psytrack_mode_with(
+      sim.data, sim.layout, per_weight_hyper(2, std::exp2(-7.0), 16.0), param, FitOptions{}, steps);
+  check_trace_invariants(fit);
+  CHECK(maps == bfgs_calls);  // every MAP was followed by BFGS; the last proposal got no MAP
+  const double change = ((last_x0 - last_x).array() / last_x0.array()).matrix().norm();
+  CHECK(change <= 0.1);
+  CHECK(fit.log2_hyper == last_x0);  // the last MAP (at x0) is returned, not x*
 }
 
 TEST_CASE("threads 1 vs 2: bit-identical fit") {
