@@ -106,6 +106,42 @@ inline bool spd_inverse<3>(double* a, Dim<3>, double& det) {
   return true;
 }
 
+// K = 4: 2 x 2 block inversion with the closed forms above (two divisions on the chain).
+// A = [[P, Q], [Q^T, R]] is SPD iff P and its Schur complement S = R - Q^T P^-1 Q are; then
+// A^-1 = [[P^-1 + X S^-1 X^T, -X S^-1], [., S^-1]] with X = P^-1 Q, det A = det P det S.
+template <>
+inline bool spd_inverse<4>(double* a, Dim<4>, double& det) {
+  const double p00 = a[0], p01 = a[1], p11 = a[5];
+  const double q00 = a[2], q01 = a[3], q10 = a[6], q11 = a[7];
+  const double r00 = a[10], r01 = a[11], r11 = a[15];
+  const double dp = p00 * p11 - p01 * p01;
+  if (!(p00 > 0.0) || !(dp > 0.0)) return false;
+  const double ip = 1.0 / dp;
+  const double i00 = p11 * ip, i01 = -p01 * ip, i11 = p00 * ip;  // P^-1
+  const double x00 = i00 * q00 + i01 * q10, x01 = i00 * q01 + i01 * q11;
+  const double x10 = i01 * q00 + i11 * q10, x11 = i01 * q01 + i11 * q11;
+  const double s00 = r00 - (q00 * x00 + q10 * x10), s01 = r01 - (q00 * x01 + q10 * x11),
+               s11 = r11 - (q01 * x01 + q11 * x11);
+  const double ds = s00 * s11 - s01 * s01;
+  if (!(s00 > 0.0) || !(ds > 0.0) || !std::isfinite(dp * ds)) return false;
+  det *= dp * ds;
+  const double is = 1.0 / ds;
+  const double t00 = s11 * is, t01 = -s01 * is, t11 = s00 * is;  // S^-1
+  const double y00 = x00 * t00 + x01 * t01, y01 = x00 * t01 + x01 * t11;
+  const double y10 = x10 * t00 + x11 * t01, y11 = x10 * t01 + x11 * t11;
+  a[0] = i00 + y00 * x00 + y01 * x01;
+  a[1] = a[4] = i01 + y00 * x10 + y01 * x11;
+  a[5] = i11 + y10 * x10 + y11 * x11;
+  a[2] = a[8] = -y00;
+  a[3] = a[12] = -y01;
+  a[6] = a[9] = -y10;
+  a[7] = a[13] = -y11;
+  a[10] = t00;
+  a[11] = a[14] = t01;
+  a[15] = t11;
+  return true;
+}
+
 template <int K>
 bool factor_impl(int n, Dim<K> dim, const double* diag_blocks, const double* off_diag, double* sinv,
                  double* u, double& log_det) {
