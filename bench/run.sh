@@ -41,7 +41,7 @@ fi
 # --- psytrack side by side -------------------------------------------------------------------
 psytrack_args=()
 tmp=""
-cleanup() { [[ -n $tmp ]] && rm -rf "$tmp"; }
+cleanup() { if [[ -n $tmp ]]; then rm -rf "$tmp"; fi; }
 trap cleanup EXIT
 if [[ -x $bin_dir/bench_psytrack_fit ]]; then
   if [[ -z ${PSYTRACK_SRC:-} ]]; then
