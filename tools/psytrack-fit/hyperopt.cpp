@@ -539,13 +539,14 @@ FitResult fit_psytrack_mode_with(const Dataset& data, const TrialLayout& layout,
     last_x0 = param.to_log2(theta);
     const DecoupledLaplace& s = *last_surrogate;
     auto loss = [&s](const Eigen::VectorXd& x) { return -s(x); };
-    if (!std::isfinite(loss(last_x0)))
+    const BfgsResult r = steps.bfgs(loss, last_x0, bfgs);
+    res.n_dla_evals += r.n_fev;
+    // The line searches only accept finite decreases, so a non-finite end value means the
+    // surrogate was not finite at x0 itself.
+    if (!std::isfinite(r.f) || !r.x.allFinite())
       throw NumericalError(
           "hyperopt: the decoupled-Laplace evidence is not finite at log2 hypers " +
           format_vector(last_x0));
-    const BfgsResult r = steps.bfgs(loss, last_x0, bfgs);
-    res.n_dla_evals += r.n_fev;
-    if (!r.x.allFinite()) throw NumericalError("hyperopt: BFGS returned non-finite hypers");
     const Eigen::VectorXd x_star = r.x.cwiseMax(options.log2_lower).cwiseMin(options.log2_upper);
 
     // 5. Move on while the relative change is large; else stop and discard x*.
