@@ -80,8 +80,7 @@ struct CompensatedSum {
 // Per-thread scratch space of the surrogate: reused across calls so that the hot loop does not
 // allocate (fresh multi-megabyte buffers cost page faults on every call).
 struct Workspace {
-  std::vector<double> inv_v, diag, off, w, lambda, s_blocks;
-  BlockTridiagCholesky chol;
+  std::vector<double> inv_v, diag, w, s_blocks;
 };
 
 Workspace& workspace() {
@@ -113,34 +112,6 @@ void inverse_variances(const Hyper& theta, const std::vector<uint8_t>& kind,
     for (int j = 0; j < k; ++j)
       iv[j] =
           m == 0 ? base_inv[c * k + j] : 1.0 / (base[c * k + j] + static_cast<double>(m) * base[j]);
-  }
-}
-
-// C = P + blockdiag(lambda_t g_t g_t^T) in the block form BlockTridiagCholesky takes (spec 2.2):
-// A_t = lambda_t g_t g_t^T + diag(1/v_t + 1/v_{t+1}), B_{t+1} = -diag(1/v_{t+1}).
-template <int K>
-void assemble(int n, Dim<K> dim, const double* g, const double* lambda, const double* inv_v,
-              double* diag, double* off) {
-  const int k = dim();
-  const size_t kk = static_cast<size_t>(k) * k;
-  for (int t = 0; t < n; ++t) {
-    double* a = diag + t * kk;
-    const double* gt = g + static_cast<size_t>(t) * k;
-    const double lam = lambda[t];
-    for (int i = 0; i < k; ++i) {
-      const double gi = lam * gt[i];
-      for (int j = 0; j < k; ++j) a[i * k + j] = gi * gt[j];
-    }
-    const double* iv = inv_v + static_cast<size_t>(t) * k;
-    for (int j = 0; j < k; ++j) {
-      double p = iv[j];
-      if (t + 1 < n) {
-        const double next = iv[k + j];
-        p += next;
-        off[static_cast<size_t>(t) * k + j] = -next;
-      }
-      a[j * k + j] += p;
-    }
   }
 }
 
@@ -213,56 +184,45 @@ inline bool small_inverse(double* a, double& det) {
   return true;
 }
 
-// log det(P + blockdiag(lambda_t g_t g_t^T)) + sum_{t,k} log v_{t,k} by the block recursion
-// S_0 = A_0, S_t = A_t - diag(b) S_{t-1}^-1 diag(b), b = 1/v_t (spec 2.3), streamed without
-// storing the factor. Both terms are ~N K log(1/sigma^2), 1e4-1e5 on the reference fits, where a
-// double's own rounding (ulp 7e-12 at 5e4) would put noise into the BFGS finite differences; their
-// difference is ~N K, so the per-trial ratios det(S_t) prod_k v_{t,k} (each O(1)) are multiplied
-// as mantissa * 2^exponent and the log is taken once. NaN on breakdown.
+// Inverts the SPD block in place (closed form for K <= 3, sweep above); ratio = det(S) prod v
+// with iv = 1/v (see sweep_inverse). False when the block is not positive definite.
 template <int K>
-double log_det_times_v(int n, Dim<K> dim, const double* g, const double* lambda,
-                       const double* inv_v, std::vector<double>& scratch) {
-  const int k = dim();
-  const size_t kk = static_cast<size_t>(k) * k;
-  scratch.resize(2 * kk);
-  double* s = scratch.data();
-  double* prev = s + kk;
-  double mantissa = 1.0;
-  long exponent = 0;
-  for (int t = 0; t < n; ++t) {
-    const double* gt = g + static_cast<size_t>(t) * k;
-    const double* iv = inv_v + static_cast<size_t>(t) * k;
-    const double lam = lambda[t];
-    for (int i = 0; i < k; ++i) {
-      const double gi = lam * gt[i];
-      for (int j = 0; j < k; ++j) s[i * k + j] = gi * gt[j];
-    }
-    for (int j = 0; j < k; ++j) s[j * k + j] += t + 1 < n ? iv[j] + iv[k + j] : iv[j];
-    if (t > 0) {
-      // b_j = 1/v_{t,j}: the coupling between trials t-1 and t.
-      for (int i = 0; i < k; ++i)
-        for (int j = 0; j < k; ++j) s[i * k + j] -= (iv[i] * iv[j]) * prev[i * k + j];
-    }
-    double ratio = 1.0;
-    bool ok;
-    if constexpr (K >= 1 && K <= 3) {
-      double prod_iv = iv[0];
-      for (int j = 1; j < k; ++j) prod_iv *= iv[j];
-      ok = small_inverse<K>(s, ratio);
-      ratio /= prod_iv;
-    } else {
-      ok = sweep_inverse(s, dim, iv, ratio);
-    }
-    if (!ok || !(ratio > 0.0) || !(ratio < std::numeric_limits<double>::infinity()))
-      return std::numeric_limits<double>::quiet_NaN();
-    int e = 0;
-    mantissa = std::frexp(mantissa * ratio, &e);
-    exponent += e;
-    std::swap(s, prev);
+inline bool invert_block(double* a, Dim<K> dim, const double* iv, double& ratio) {
+  if constexpr (K >= 1 && K <= 3) {
+    double det = 1.0;
+    if (!small_inverse<K>(a, det)) return false;
+    double prod_iv = iv[0];
+    for (int j = 1; j < K; ++j) prod_iv *= iv[j];
+    ratio = det / prod_iv;
+    return true;
+  } else {
+    return sweep_inverse(a, dim, iv, ratio);
   }
-  return std::log(mantissa) + static_cast<double>(exponent) * M_LN2;
 }
 
+// Writes A_t = lambda_t g_t g_t^T + diag(1/v_t + 1/v_{t+1}), the diagonal block of
+// C = P + blockdiag(lambda g g^T) (spec 2.2); the coupling to t+1 is B = -diag(1/v_{t+1}).
+template <int K>
+inline void diagonal_block(double* a, Dim<K> dim, const double* gt, double lambda, const double* iv,
+                           bool last) {
+  const int k = dim();
+  for (int i = 0; i < k; ++i) {
+    const double gi = lambda * gt[i];
+    for (int j = 0; j < k; ++j) a[i * k + j] = gi * gt[j];
+  }
+  for (int j = 0; j < k; ++j) a[j * k + j] += last ? iv[j] : iv[j] + iv[k + j];
+}
+
+// s(x) in two sweeps over the trials, with no assembled matrix (spec 2.3 recursions):
+//  forward:  block LDL^T of C1 = P_theta + Lambda0 (S_0 = A_0, S_t = A_t - D_t S_{t-1}^-1 D_t,
+//            D_t = diag(1/v_t)) and the forward solve y_t = b_t + D_t z_{t-1}, z_t = S_t^-1 y_t;
+//  backward: back substitution w_t = z_t + S_t^-1 D_{t+1} w_{t+1} for W(x) = C1^-1 b, and as each
+//            w_t appears, its likelihood term, lambda_t(W(x)), the prior term of eps_{t+1}, and
+//            the backward block recursion R_t = A'_t - D_{t+1} R_{t+1}^-1 D_{t+1} of
+//            C2 = P_theta + Lambda(W(x)) whose det(R_t) prod_k v_{t,k} multiply to
+//            det(C2) prod v (one log at the end; see CompensatedSum for why the large terms are
+//            kept together and sums compensated).
+// Returns -infinity when a block is not positive definite.
 template <int K>
 double surrogate_impl(Dim<K> dim, const Dataset& data, const std::vector<double>& lambda0,
                       const std::vector<double>& rhs, Workspace& ws, RowMatrix* w_out) {
@@ -272,42 +232,96 @@ double surrogate_impl(Dim<K> dim, const Dataset& data, const std::vector<double>
   const size_t kk = static_cast<size_t>(k) * k;
   const double* g = data.g.data();
   const double* inv_v = ws.inv_v.data();
+  ws.diag.resize(static_cast<size_t>(n) * kk);  // S_t^-1
+  ws.w.resize(static_cast<size_t>(n) * k);      // z, then W(x)
+  ws.s_blocks.resize(2 * kk);
+  double* sinv = ws.diag.data();
+  double* w = ws.w.data();
 
-  // W(x) = (P_theta + Lambda0)^-1 (P_theta0 + Lambda0) W0*.
-  ws.diag.resize(static_cast<size_t>(n) * kk);
-  ws.off.resize(static_cast<size_t>(std::max(n - 1, 0)) * k);
-  assemble(n, dim, g, lambda0.data(), inv_v, ws.diag.data(), ws.off.data());
-  if (!ws.chol.factor(n, k, ws.diag.data(), ws.off.data())) return kFail;
-  ws.w.assign(rhs.begin(), rhs.end());
-  ws.chol.solve_in_place(ws.w.data());
-
-  // Likelihood, prior and Lambda at W(x) in one pass.
-  ws.lambda.resize(static_cast<size_t>(n));
-  CompensatedSum logli, quad;
-  const double* w = ws.w.data();
+  double ratio = 1.0;
+  double y_fixed[K > 0 ? K : 1];
+  std::vector<double> y_dyn(K > 0 ? 0 : static_cast<size_t>(k));
+  double* yt = K > 0 ? y_fixed : y_dyn.data();
   for (int t = 0; t < n; ++t) {
-    const double* wt = w + static_cast<size_t>(t) * k;
-    const double* gt = g + static_cast<size_t>(t) * k;
     const double* iv = inv_v + static_cast<size_t>(t) * k;
-    double eta = 0.0, q = 0.0;
-    for (int j = 0; j < k; ++j) {
-      eta += gt[j] * wt[j];
-      const double eps = t == 0 ? wt[j] : wt[j] - wt[j - k];
-      q += eps * eps * iv[j];
+    double* st = sinv + t * kk;
+    double* zt = w + static_cast<size_t>(t) * k;
+    const double* bt = rhs.data() + static_cast<size_t>(t) * k;
+    diagonal_block(st, dim, g + static_cast<size_t>(t) * k, lambda0[t], iv, t + 1 == n);
+    if (t == 0) {
+      for (int i = 0; i < k; ++i) zt[i] = bt[i];
+    } else {
+      const double* sp = st - kk;
+      const double* zp = zt - k;
+      for (int i = 0; i < k; ++i) {
+        for (int j = 0; j < k; ++j) st[i * k + j] -= (iv[i] * iv[j]) * sp[i * k + j];
+        zt[i] = bt[i] + iv[i] * zp[i];  // y_t; zp holds z_{t-1} = S_{t-1}^-1 y_{t-1}
+      }
     }
-    quad.add(q);
-    double ll;
-    bernoulli_terms(eta, data.y[t], ll, ws.lambda[static_cast<size_t>(t)]);
+    if (!invert_block(st, dim, iv, ratio)) return kFail;
+    for (int i = 0; i < k; ++i) yt[i] = zt[i];
+    for (int i = 0; i < k; ++i) {
+      double acc = 0.0;
+      for (int j = 0; j < k; ++j) acc += st[i * k + j] * yt[j];
+      zt[i] = acc;
+    }
+  }
+
+  CompensatedSum logli, quad;
+  double mantissa = 1.0;
+  long exponent = 0;
+  double* r = ws.s_blocks.data();  // R_t, inverted in place
+  double* r_next = r + kk;         // R_{t+1}^-1
+  for (int t = n - 1; t >= 0; --t) {
+    const double* iv = inv_v + static_cast<size_t>(t) * k;
+    const double* st = sinv + t * kk;
+    double* wt = w + static_cast<size_t>(t) * k;
+    const double* gt = g + static_cast<size_t>(t) * k;
+    if (t + 1 < n) {
+      // w_t = z_t + S_t^-1 D_{t+1} w_{t+1}
+      const double* wn = wt + k;
+      const double* ivn = iv + k;
+      for (int i = 0; i < k; ++i) {
+        double acc = 0.0;
+        for (int j = 0; j < k; ++j) acc += st[i * k + j] * (ivn[j] * wn[j]);
+        wt[i] += acc;
+      }
+      double q = 0.0;
+      for (int j = 0; j < k; ++j) {
+        const double eps = wn[j] - wt[j];
+        q += eps * eps * ivn[j];
+      }
+      quad.add(q);
+    }
+    double eta = 0.0;
+    for (int j = 0; j < k; ++j) eta += gt[j] * wt[j];
+    double ll, lam;
+    bernoulli_terms(eta, data.y[t], ll, lam);
     logli.add(ll);
+    diagonal_block(r, dim, gt, lam, iv, t + 1 == n);
+    if (t + 1 < n) {
+      const double* ivn = iv + k;
+      for (int i = 0; i < k; ++i)
+        for (int j = 0; j < k; ++j) r[i * k + j] -= (ivn[i] * ivn[j]) * r_next[i * k + j];
+    }
+    if (!invert_block(r, dim, iv, ratio) || !(ratio > 0.0) ||
+        !(ratio < std::numeric_limits<double>::infinity()))
+      return kFail;
+    int e = 0;
+    mantissa = std::frexp(mantissa * ratio, &e);
+    exponent += e;
+    std::swap(r, r_next);
+  }
+  {
+    double q = 0.0;  // eps_0 = w_0
+    for (int j = 0; j < k; ++j) q += w[j] * w[j] * inv_v[j];
+    quad.add(q);
   }
   if (w_out != nullptr) {
     w_out->resize(n, k);
     std::copy(ws.w.begin(), ws.w.end(), w_out->data());
   }
-
-  // log det(P_theta + Lambda(W(x))), Lambda re-evaluated at W(x) as psytrack does, together
-  // with the prior's sum(log v): s = L - 1/2 sum eps^2/v - 1/2 (log det C + sum log v).
-  const double log_det_v = log_det_times_v(n, dim, g, ws.lambda.data(), inv_v, ws.s_blocks);
+  const double log_det_v = std::log(mantissa) + static_cast<double>(exponent) * M_LN2;
   const double s = logli.value() - 0.5 * quad.value() - 0.5 * log_det_v;
   return std::isfinite(s) ? s : kFail;
 }

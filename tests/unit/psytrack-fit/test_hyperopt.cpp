@@ -184,26 +184,32 @@ TEST_CASE("decoupled Laplace surrogate equals a dense computation (sessions, gap
   }
 }
 
-TEST_CASE("surrogate: bit-identical under concurrent calls, K above the fixed-size kernels") {
-  const Sim sim = simulate_learner(60, {-2, -3, -3, -4, -4, -5, -5, -6, -6}, 5);
-  const Hyper theta0 = per_weight_hyper(9, 0.1, 4.0);
-  HyperParam param;
-  param.opt = {HyperKind::kSigma};
-  const MapResult map = map_fit(sim.data, sim.layout, theta0, MapOptions{});
-  const DecoupledLaplace s(sim.data, sim.layout, theta0, param, theta0, map.w);
-  const DenseModel dense{sim.data, sim.layout, 60, 9};
-  Eigen::VectorXd x = param.to_log2(theta0);
-  x[2] += 1.0;
-  x[7] -= 1.0;
-  Eigen::VectorXd w_dense;
-  CHECK(s(x) ==
-        doctest::Approx(dense.surrogate(theta0, flat(map.w), param.from_log2(theta0, x), w_dense))
-            .epsilon(1e-11));
-  const double serial = s(x);
-  std::vector<double> values(8);
+TEST_CASE("surrogate: K = 1, 5 (fixed-size sweep) and 9 (dynamic) vs dense; concurrent calls") {
+  const std::vector<double> log2_sigma = {-2, -3, -3, -4, -4, -5, -5, -6, -6};
+  for (int k : {1, 5, 9}) {
+    CAPTURE(k);
+    const Sim sim = simulate_learner(
+        60, std::vector<double>(log2_sigma.begin(), log2_sigma.begin() + k), 5 + k);
+    const Hyper theta0 = per_weight_hyper(k, 0.1, 4.0);
+    HyperParam param;
+    param.opt = {HyperKind::kSigma};
+    const MapResult map = map_fit(sim.data, sim.layout, theta0, MapOptions{});
+    const DecoupledLaplace s(sim.data, sim.layout, theta0, param, theta0, map.w);
+    const DenseModel dense{sim.data, sim.layout, 60, k};
+    Eigen::VectorXd x = param.to_log2(theta0);
+    x[0] += 1.0;
+    x[k - 1] -= 0.7;
+    Eigen::VectorXd w_dense;
+    CHECK(s(x) ==
+          doctest::Approx(dense.surrogate(theta0, flat(map.w), param.from_log2(theta0, x), w_dense))
+              .epsilon(1e-11));
+    CHECK((flat(s.weights(x)) - w_dense).cwiseAbs().maxCoeff() <= 1e-9);
+    const double serial = s(x);
+    std::vector<double> values(8);
 #pragma omp parallel for num_threads(4)
-  for (int i = 0; i < 8; ++i) values[i] = s(x);
-  for (double v : values) CHECK(v == serial);
+    for (int i = 0; i < 8; ++i) values[i] = s(x);
+    for (double v : values) CHECK(v == serial);
+  }
 }
 
 TEST_CASE("check 11: trace invariants on a simulated learner, and opt [] is one MAP") {
