@@ -9,6 +9,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "fit.hpp"
@@ -17,6 +19,8 @@
 
 namespace effinfer::psytrack {
 
+struct SurrogateWorkspace;  // scratch buffers of one evaluation (hyperopt.cpp)
+
 class DecoupledLaplace {
  public:
   // base: the hyperparameters outside `param` (kept fixed); theta0, w0: the MAP the surrogate is
@@ -24,6 +28,9 @@ class DecoupledLaplace {
   DecoupledLaplace(const Dataset& data, const TrialLayout& layout, const Hyper& base,
                    const HyperParam& param, const Hyper& theta0,
                    const Eigen::Ref<const RowMatrix>& w0);
+  ~DecoupledLaplace();
+  DecoupledLaplace(const DecoupledLaplace&) = delete;
+  DecoupledLaplace& operator=(const DecoupledLaplace&) = delete;
 
   // s(x). A pure function of x, safe to call concurrently. Returns -infinity when a Hessian is
   // not numerically positive definite at x (so an optimiser backs off instead of failing).
@@ -42,6 +49,10 @@ class DecoupledLaplace {
   std::vector<uint8_t> kind_;    // per trial: 0 ordinary, 1 first trial, 2 session start
   std::vector<double> lambda0_;  // lambda_t = p_t (1 - p_t) at W0* (N)
   std::vector<double> rhs_;      // (P_theta0 + Lambda0) W0*, trial-major (N K)
+  // Scratch buffers reused across calls (fresh multi-megabyte buffers cost page faults on every
+  // call); one per concurrent caller, freed with the object.
+  mutable std::mutex pool_mutex_;
+  mutable std::vector<std::unique_ptr<SurrogateWorkspace>> pool_;
 };
 
 namespace detail {

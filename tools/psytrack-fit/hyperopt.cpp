@@ -17,7 +17,13 @@
 
 namespace effinfer::psytrack {
 
+struct SurrogateWorkspace {
+  std::vector<double> inv_v, diag, w, s_blocks;
+};
+
 namespace {
+
+using Workspace = SurrogateWorkspace;
 
 // K > 0: compile-time block size (loops unroll); K == 0: runtime size.
 template <int K>
@@ -76,17 +82,6 @@ struct CompensatedSum {
   }
   double value() const { return sum + c; }
 };
-
-// Per-thread scratch space of the surrogate: reused across calls so that the hot loop does not
-// allocate (fresh multi-megabyte buffers cost page faults on every call).
-struct Workspace {
-  std::vector<double> inv_v, diag, w, s_blocks;
-};
-
-Workspace& workspace() {
-  thread_local Workspace ws;
-  return ws;
-}
 
 // 1/v_{t,k} of spec 2.2 (sigma^2 on ordinary trials, sigDay^2 at session starts, sigInit^2 at
 // t = 0, plus gap * sigma^2), as prior_variance computes v, without allocating.
@@ -365,11 +360,31 @@ DecoupledLaplace::DecoupledLaplace(const Dataset& data, const TrialLayout& layou
 double DecoupledLaplace::evaluate(const Eigen::VectorXd& x, RowMatrix* w_out) const {
   const Hyper theta = param_.from_log2(base_, x);
   const int n = data_.n_trials(), k = data_.n_weights();
-  Workspace& ws = workspace();
+  // Borrow a workspace from the pool (or make one) for the duration of this call.
+  std::unique_ptr<Workspace> ws_owner;
+  {
+    const std::lock_guard<std::mutex> lock(pool_mutex_);
+    if (!pool_.empty()) {
+      ws_owner = std::move(pool_.back());
+      pool_.pop_back();
+    }
+  }
+  if (!ws_owner) ws_owner = std::make_unique<Workspace>();
+  struct GiveBack {
+    const DecoupledLaplace* self;
+    std::unique_ptr<Workspace>& ws;
+    ~GiveBack() {
+      const std::lock_guard<std::mutex> lock(self->pool_mutex_);
+      self->pool_.push_back(std::move(ws));
+    }
+  } give_back{this, ws_owner};
+  Workspace& ws = *ws_owner;
   inverse_variances(theta, kind_, layout_.gap, n, k, ws.inv_v);
   return dispatch_k(
       k, [&](auto dim) { return surrogate_impl(dim, data_, lambda0_, rhs_, ws, w_out); });
 }
+
+DecoupledLaplace::~DecoupledLaplace() = default;
 
 double DecoupledLaplace::operator()(const Eigen::VectorXd& x) const { return evaluate(x, nullptr); }
 
