@@ -15,12 +15,25 @@
 //       a = x[0] - 1; b = x[1] + 0.5; return 1e101*(a*a + 3*(b*b) + x[0]*x[1])
 //   def kink(x):  # 2nd line search: dcsrch and wolfe2 both fail -> status 2, last iterate kept
 //       return abs(x[0] - 0.3) + 0.01*(x[1]*x[1])
+//   import math   # noisy: a smooth quadratic plus deterministic rounding-level "noise", the
+//   # regime of psytrack's surrogate, where dcsrch fails after dozens of steps and wolfe2 runs
+//   def noisy1(x):
+//       a = x[0] - 1; return 1000*(a*a) + 1e-9*math.fmod(x[0]*1e7, 1.0)
+//   def noisy2(x):
+//       a = x[0] - 1; b = x[1] + 2; s = 1000 * (a*a + 2*(b*b) + 0.3*x[0]*x[1])
+//       return s + 1e-7*math.fmod(x[0]*1e7, 1.0) + 1e-7*math.fmod(x[1]*1.3e7, 1.0)
 //   r = minimize(f, x0, method='BFGS', options=opts); print(r.x, r.fun, r.nit, r.nfev, r.status)
+//
+// With n <= 2 every dot product numpy/OpenBLAS evaluates has one rounding order, so the path is
+// bit-identical to scipy's even where noise decides it (noisy1: 62 dcsrch steps, then wolfe2;
+// noisy2: three dcsrch failures, two wolfe2 rescues, one final failure). From n = 3 on, BLAS
+// kernels may sum in another order; the smooth cases still agree to ~1e-10.
 //
 // The C++ objectives below evaluate the same floating-point operations in the same order.
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <stdexcept>
 #include <vector>
 
 #include "scipy_bfgs.hpp"
@@ -54,6 +67,17 @@ double big(const VectorXd& x) {
 }
 
 double kink(const VectorXd& x) { return std::abs(x[0] - 0.3) + 0.01 * (x[1] * x[1]); }
+
+double noisy1(const VectorXd& x) {
+  const double a = x[0] - 1;
+  return 1000 * (a * a) + 1e-9 * std::fmod(x[0] * 1e7, 1.0);
+}
+
+double noisy2(const VectorXd& x) {
+  const double a = x[0] - 1, b = x[1] + 2;
+  const double s = 1000 * (a * a + 2 * (b * b) + 0.3 * x[0] * x[1]);
+  return s + 1e-7 * std::fmod(x[0] * 1e7, 1.0) + 1e-7 * std::fmod(x[1] * 1.3e7, 1.0);
+}
 
 VectorXd vec(std::initializer_list<double> v) {
   VectorXd out(static_cast<Eigen::Index>(v.size()));
@@ -124,6 +148,24 @@ TEST_CASE("scipy BFGS: both line searches fail -> precision loss, last iterate k
   check_against_scipy(r, vec({0.2999999969232314, 0.9860000028590923}), 0.009721963133149863, 1,
                       213, 2);
   CHECK(r.f == kink(r.x));
+}
+
+TEST_CASE("scipy BFGS: noisy objectives, line-search failure paths match scipy exactly") {
+  BfgsOptions o;
+  o.max_iter = 15;
+  const BfgsResult r1 = minimize_bfgs(noisy1, vec({0.0}), o);
+  CHECK(r1.x[0] == 0.9999996175481801);
+  CHECK(r1.f == 3.217511963823225e-10);
+  CHECK(r1.iterations == 5);
+  CHECK(r1.n_fev == 136);
+  CHECK(r1.status == 2);
+  const BfgsResult r2 = minimize_bfgs(noisy2, vec({0.0, 0.0}), o);
+  CHECK(r2.x[0] == 1.3143351002994577);
+  CHECK(r2.x[1] == -2.0989001300428867);
+  CHECK(r2.f == -709.228407225025);
+  CHECK(r2.iterations == 7);
+  CHECK(r2.n_fev == 265);
+  CHECK(r2.status == 2);
 }
 
 TEST_CASE("scipy BFGS: the FD gradient is bit-identical for any thread count") {
