@@ -44,8 +44,9 @@ Sim simulate_learner(int n, const std::vector<double>& log2_sigma, uint64_t seed
     const double eta = s.data.g.row(t).dot(w);
     s.data.y[t] = rng.uniform() < 1.0 / (1.0 + std::exp(-eta)) ? 1.0 : 0.0;
   }
-  for (int j = 0; j < k; ++j)
-    s.data.weight_names.push_back(j == 0 ? "bias" : "s" + std::to_string(j));
+  s.data.weight_names.push_back("bias");
+  for (int j = 1; j < k; ++j)
+    s.data.weight_names.push_back(std::string(1, 's').append(std::to_string(j)));
   return s;
 }
 
