@@ -4,7 +4,11 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 namespace effinfer::test {
@@ -23,5 +27,38 @@ inline std::filesystem::path shared_file_or_skip(const std::string& relative) {
   }
   return path;
 }
+
+// A fresh folder under the system temporary directory, removed with everything in it.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "effinfer_unit") {
+    static std::atomic<int> counter{0};
+    path_ = std::filesystem::temp_directory_path() /
+            (prefix + "_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  // Writes a file in the folder and returns its path.
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(path_ / name, std::ios::binary) << text;
+    return file(name);
+  }
+  const std::filesystem::path& path() const { return path_; }
+  // Number of entries in the folder (temporary files included).
+  size_t entries() const {
+    size_t n = 0;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(path_)) ++n;
+    return n;
+  }
+
+ private:
+  std::filesystem::path path_;
+};
 
 }  // namespace effinfer::test

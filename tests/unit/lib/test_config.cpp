@@ -3,6 +3,8 @@
 // the nearest valid key and file:line:col (DESIGN.md "Exit codes"). Expected line:col positions
 // are those of the offending token in the literal YAML below (1-based).
 #include <doctest/doctest.h>
+
+#include "test_support.hpp"
 #include <unistd.h>
 
 #include <atomic>
@@ -35,28 +37,7 @@ const char* const kDefaults =
     "    verbose: false\n";
 
 // A fresh folder under the system temp directory, removed with its contents at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("effinfer_unit_config_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string write(const std::string& name, const std::string& text) const {
-    const fs::path file = path_ / name;
-    std::ofstream(file, std::ios::binary) << text;
-    return file.string();
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using effinfer::test::TempDir;
 
 // Runs f, requires a ConfigError, and returns its message.
 template <class F>

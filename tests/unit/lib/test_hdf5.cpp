@@ -2,6 +2,8 @@
 // (the file layout of a rank-2 dataset is row-major by definition), and files with types the
 // writer cannot produce (float32, uint8, fixed-length strings, rank 3) are made with the C API.
 #include <doctest/doctest.h>
+
+#include "test_support.hpp"
 #include <hdf5.h>
 #include <unistd.h>
 
@@ -22,23 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("effinfer_unit_hdf5_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+using effinfer::test::TempDir;
 
 template <class E, class F>
 std::string error_message(F&& f) {
