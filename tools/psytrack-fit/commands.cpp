@@ -30,7 +30,8 @@ const char* mode_name(FitMode mode) { return mode == FitMode::kExact ? "exact" :
 
 std::string opt_text(const HyperParam& param) {
   std::string s;
-  for (size_t i = 0; i < param.opt.size(); ++i) s += (i ? "," : "") + std::string(hyper_name(param.opt[i]));
+  for (size_t i = 0; i < param.opt.size(); ++i)
+    s += (i ? "," : "") + std::string(hyper_name(param.opt[i]));
   return s;
 }
 
@@ -64,6 +65,12 @@ void for_each_unit(int units, int threads, Work work) {
   }
 }
 
+// Writes the command's HDF5 output atomically: provenance first, then `body`, then the rename.
+template <class Body>
+void write_output(RunContext& ctx, const char* schema, Body body) {
+  write_output(ctx, schema, [&](io::H5File& f) { body(f); });
+}
+
 std::vector<Subject> load_shard(RunContext& ctx, const Settings& settings) {
   const auto refs = list_subjects(ctx.options.inputs, settings.subjects);
   const auto [lo, hi] = ctx.shard.range(static_cast<int64_t>(refs.size()));
@@ -72,7 +79,8 @@ std::vector<Subject> load_shard(RunContext& ctx, const Settings& settings) {
     subjects.push_back(load_subject(refs[i], settings));
     const auto& s = subjects.back();
     if (s.y_recoded)
-      ctx.log.info(s.ref.file + ":" + subject_path(s.ref, "y") + ": psytrack {1,2} coding mapped to {0,1}");
+      ctx.log.info(s.ref.file + ":" + subject_path(s.ref, "y") +
+                   ": psytrack {1,2} coding mapped to {0,1}");
     ctx.log.debug("subject " + s.ref.id + ": N " + std::to_string(s.data.n_trials()) + ", K " +
                   std::to_string(s.data.n_weights()) + ", sessions " +
                   std::to_string(s.data.day_length.size()));
@@ -134,8 +142,10 @@ void write_fit(io::H5File& f, const RunContext& ctx, const Subject& s, const Set
   f.set_attribute(g, "logprior", r.map.logprior);
   f.set_attribute(g, "logdet_half", r.map.logdet_half);
   f.set_attribute(g, "n_map_solves", static_cast<int64_t>(r.n_map_solves));
-  if (settings.fit.mode == FitMode::kExact) f.set_attribute(g, "n_evals", static_cast<int64_t>(r.n_evals));
-  else f.set_attribute(g, "n_dla_evals", static_cast<int64_t>(r.n_dla_evals));
+  if (settings.fit.mode == FitMode::kExact)
+    f.set_attribute(g, "n_evals", static_cast<int64_t>(r.n_evals));
+  else
+    f.set_attribute(g, "n_dla_evals", static_cast<int64_t>(r.n_dla_evals));
   f.set_attribute(g, "newton_iterations", static_cast<int64_t>(r.newton_iterations));
   f.write_matrix(g + "/wMode", weights_by_row(r.map.w));
   f.set_units(g + "/wMode", "log-odds per input unit");
@@ -206,8 +216,8 @@ void finish_subjects(RunContext& ctx, const CommandFlags& flags, int n_failed, i
   ctx.summary.set("peak_rss_mb", peak_rss_mib());
   if (n_not_converged > 0 || n_failed > 0) ctx.status = "not_converged";
   if (flags.strict && (n_not_converged > 0 || n_failed > 0))
-    ctx.check_failure = "--strict: " + std::to_string(n_not_converged) + " subject(s) not converged, " +
-                        std::to_string(n_failed) + " failed";
+    ctx.check_failure = "--strict: " + std::to_string(n_not_converged) +
+                        " subject(s) not converged, " + std::to_string(n_failed) + " failed";
 }
 
 }  // namespace
@@ -239,16 +249,11 @@ void run_fit(RunContext& ctx, const CommandFlags& flags) {
   });
   progress.finish();
 
-  io::AtomicOutput out(ctx.options.output, ctx.options.force);
-  {
-    io::H5File f = io::H5File::create(out.temp_path());
-    io::write_provenance(f, ctx, kSchema);
+  write_output(ctx, kSchema, [&](io::H5File& f) {
     f.create_group("/results");
-    for (size_t i = 0; i < subjects.size(); ++i) write_fit(f, ctx, subjects[i], settings, outcomes[i]);
-    f.close();
-  }
-  out.commit();
-  ctx.output = ctx.options.output;
+    for (size_t i = 0; i < subjects.size(); ++i)
+      write_fit(f, ctx, subjects[i], settings, outcomes[i]);
+  });
 
   Json list = Json(Json::Array{});
   int n_failed = 0, n_not_converged = 0;
@@ -277,9 +282,9 @@ std::vector<int> fold_assignment(const Subject& s, const Settings& settings, int
     return psytrack_fold_split(n, folds, static_cast<uint32_t>(settings.seed));
   }
   const io::H5File file = io::H5File::open(s.ref.file);
-  const std::string path = subject_path(s.ref, settings.fold_dataset.front() == '/'
-                                                   ? settings.fold_dataset.substr(1)
-                                                   : settings.fold_dataset);
+  const std::string path =
+      subject_path(s.ref, settings.fold_dataset.front() == '/' ? settings.fold_dataset.substr(1)
+                                                               : settings.fold_dataset);
   const auto all = file.read_int_vector(path);
   if (static_cast<int64_t>(all.size()) != s.n_untrimmed)
     throw DataError(s.ref.file + ":" + path + ": length " + std::to_string(all.size()) +
@@ -349,10 +354,7 @@ void run_xval(RunContext& ctx, const CommandFlags& flags) {
   });
   progress.finish();
 
-  io::AtomicOutput out(ctx.options.output, ctx.options.force);
-  {
-    io::H5File f = io::H5File::create(out.temp_path());
-    io::write_provenance(f, ctx, kSchema);
+  write_output(ctx, kSchema, [&](io::H5File& f) {
     f.create_group("/results");
     for (size_t i = 0; i < subjects.size(); ++i) {
       const auto& s = subjects[i];
@@ -365,7 +367,8 @@ void run_xval(RunContext& ctx, const CommandFlags& flags) {
       f.create_group(x);
       f.set_attribute(x, "F", static_cast<int64_t>(o.folds));
       f.set_attribute(x, "seed", static_cast<int64_t>(settings.seed));
-      f.set_attribute(x, "fold_source", settings.fold_dataset.empty() ? "psytrack split" : settings.fold_dataset);
+      f.set_attribute(x, "fold_source",
+                      settings.fold_dataset.empty() ? "psytrack split" : settings.fold_dataset);
       f.set_attribute(x, "logli", o.result.logli);
       f.set_attribute(x, "logli_per_trial", o.result.logli / s.data.n_trials());
       f.write_vector(x + "/pL", o.result.p_left);
@@ -377,10 +380,7 @@ void run_xval(RunContext& ctx, const CommandFlags& flags) {
       f.write_vector(x + "/fold_logEvd", o.result.fold_log_evidence);
       f.write_strings(x + "/fold_status", o.result.fold_status);
     }
-    f.close();
-  }
-  out.commit();
-  ctx.output = ctx.options.output;
+  });
 
   Json list = Json(Json::Array{});
   int n_not_converged = 0;
@@ -428,12 +428,9 @@ void run_evidence(RunContext& ctx, const CommandFlags& flags) {
     maps[i][g] = map_fit(s.data, s.layout, hyper, settings.fit.map);
   });
 
-  io::AtomicOutput out(ctx.options.output, ctx.options.force);
   Json list = Json(Json::Array{});
   int n_not_converged = 0;
-  {
-    io::H5File f = io::H5File::create(out.temp_path());
-    io::write_provenance(f, ctx, kSchema);
+  write_output(ctx, kSchema, [&](io::H5File& f) {
     f.create_group("/results");
     for (size_t i = 0; i < subjects.size(); ++i) {
       const auto& s = subjects[i];
@@ -471,10 +468,7 @@ void run_evidence(RunContext& ctx, const CommandFlags& flags) {
       j.set("max_logEvd", evd[best]);
       list.push_back(j);
     }
-    f.close();
-  }
-  out.commit();
-  ctx.output = ctx.options.output;
+  });
   finish_subjects(ctx, flags, 0, n_not_converged, static_cast<int>(subjects.size()));
   ctx.summary.set("evidence", list);
 }
@@ -483,7 +477,8 @@ void run_simulate(RunContext& ctx) {
   const auto& c = ctx.config;
   SimulateOptions o;
   const int64_t k = c.get_int("simulate.K"), n = c.get_int("simulate.N");
-  if (k < 1 || k > 1000) c.fail("simulate.K", "expected 1 <= K <= 1000, found " + std::to_string(k));
+  if (k < 1 || k > 1000)
+    c.fail("simulate.K", "expected 1 <= K <= 1000, found " + std::to_string(k));
   if (n < 2) c.fail("simulate.N", "expected N >= 2, found " + std::to_string(n));
   o.n_weights = static_cast<int>(k);
   o.n_trials = static_cast<int>(n);
@@ -495,7 +490,8 @@ void run_simulate(RunContext& ctx) {
     if (c.is_null(key)) return {};
     const auto v = c.get_doubles(key);
     if (v.size() != 1 && static_cast<int64_t>(v.size()) != k)
-      c.fail(key, "list of " + std::to_string(v.size()) + " values, expected 1 or K = " + std::to_string(k));
+      c.fail(key, "list of " + std::to_string(v.size()) +
+                      " values, expected 1 or K = " + std::to_string(k));
     Eigen::VectorXd out(k);
     for (int64_t i = 0; i < k; ++i) {
       out[i] = v.size() == 1 ? v[0] : v[i];
@@ -510,28 +506,27 @@ void run_simulate(RunContext& ctx) {
     const auto v = c.get_doubles("simulate.session_length");
     if (v.size() == 1) {
       const int64_t len = static_cast<int64_t>(v[0]);
-      if (len < 1 || v[0] != std::round(v[0])) c.fail("simulate.session_length", "expected an integer >= 1");
+      if (len < 1 || v[0] != std::round(v[0]))
+        c.fail("simulate.session_length", "expected an integer >= 1");
       for (int64_t done = 0; done < n; done += len) o.day_length.push_back(std::min(len, n - done));
     } else {
       int64_t sum = 0;
       for (double d : v) {
-        if (d < 1 || d != std::round(d)) c.fail("simulate.session_length", "expected integers >= 1");
+        if (d < 1 || d != std::round(d))
+          c.fail("simulate.session_length", "expected integers >= 1");
         o.day_length.push_back(static_cast<int64_t>(d));
         sum += static_cast<int64_t>(d);
       }
       if (sum != n)
         c.fail("simulate.session_length", "sessions sum to " + std::to_string(sum) +
-                                               ", expected simulate.N = " + std::to_string(n));
+                                              ", expected simulate.N = " + std::to_string(n));
     }
   }
   o.seed = ctx.seed;
   io::check_output_path(ctx.options.output, ctx.options.force);
   const Simulation sim = simulate(o);
 
-  io::AtomicOutput out(ctx.options.output, ctx.options.force);
-  {
-    io::H5File f = io::H5File::create(out.temp_path());
-    io::write_provenance(f, ctx, kInputSchema);
+  write_output(ctx, kInputSchema, [&](io::H5File& f) {
     std::vector<int8_t> y(sim.y_all.cols());
     for (Eigen::Index t = 0; t < sim.y_all.cols(); ++t) y[t] = sim.y_all(0, t);
     f.write_int8("/y", y);
@@ -549,10 +544,7 @@ void run_simulate(RunContext& ctx) {
     for (int64_t i = 0; i < k; ++i) names.push_back(k == 1 ? "x" : "x[" + std::to_string(i) + "]");
     f.set_attribute("/", "weight_names", names);
     f.set_attribute("/", "generator", ctx.config.dump());
-    f.close();
-  }
-  out.commit();
-  ctx.output = ctx.options.output;
+  });
   ctx.summary.set("N", n);
   ctx.summary.set("K", k);
   ctx.summary.set("S", static_cast<long>(sim.day_length.empty() ? 1 : sim.day_length.size()));
@@ -611,7 +603,8 @@ void run_merge(RunContext& ctx) {
     const std::string s =
         f.read_attribute_string("/provenance", merged ? "merged_config_sha256" : "config_sha256");
     if (cmd.empty()) cmd = c, sha = s, first = path;
-    if (c != cmd) throw DataError(path + ": cmd '" + c + "' differs from '" + cmd + "' of " + first);
+    if (c != cmd)
+      throw DataError(path + ": cmd '" + c + "' differs from '" + cmd + "' of " + first);
     if (s != sha)
       throw DataError(path + ": configuration SHA-256 " + s.substr(0, 12) + "… differs from " +
                       sha.substr(0, 12) + "… of " + first);
@@ -620,19 +613,14 @@ void run_merge(RunContext& ctx) {
       members.emplace_back(static_cast<int>(files.size()) - 1, id);
     }
   }
-  io::AtomicOutput out(ctx.options.output, ctx.options.force);
-  {
-    io::H5File f = io::H5File::create(out.temp_path());
-    io::write_provenance(f, ctx, kSchema);
+  write_output(ctx, kSchema, [&](io::H5File& f) {
     f.set_attribute("/provenance", "merged_cmd", cmd);
     f.set_attribute("/provenance", "merged_config_sha256", sha);
     f.set_attribute("/provenance", "merged_inputs", ctx.options.inputs);
     f.create_group("/results");
-    for (const auto& [i, id] : members) io::copy_object(files[i], "/results/" + id, f, "/results/" + id);
-    f.close();
-  }
-  out.commit();
-  ctx.output = ctx.options.output;
+    for (const auto& [i, id] : members)
+      io::copy_object(files[i], "/results/" + id, f, "/results/" + id);
+  });
   ctx.summary.set("n_inputs", static_cast<long>(files.size()));
   ctx.summary.set("n_subjects", static_cast<long>(members.size()));
 }
