@@ -68,7 +68,15 @@ void for_each_unit(int units, int threads, Work work) {
 // Writes the command's HDF5 output atomically: provenance first, then `body`, then the rename.
 template <class Body>
 void write_output(RunContext& ctx, const char* schema, Body body) {
-  write_output(ctx, schema, [&](io::H5File& f) { body(f); });
+  io::AtomicOutput out(ctx.options.output, ctx.options.force);
+  {
+    io::H5File f = io::H5File::create(out.temp_path());
+    io::write_provenance(f, ctx, schema);
+    body(f);
+    f.close();
+  }
+  out.commit();
+  ctx.output = ctx.options.output;
 }
 
 std::vector<Subject> load_shard(RunContext& ctx, const Settings& settings) {
