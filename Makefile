@@ -9,7 +9,7 @@ OUT ?= out
 
 # Debian packages the build, the tests and the demo need.
 DEB_PACKAGES := cmake make g++ pkg-config libcli11-dev libeigen3-dev libopenblas-dev libhdf5-dev \
-  libyaml-cpp-dev doctest-dev zlib1g-dev hdf5-tools libxml2-utils groff-base jq
+  libyaml-cpp-dev doctest-dev zlib1g-dev libpng-dev hdf5-tools libxml2-utils groff-base jq
 
 .PHONY: all deps configure build test demo bench man install clean
 
