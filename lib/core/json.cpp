@@ -25,6 +25,11 @@ bool Json::has(const std::string& key) const {
   return false;
 }
 
+Json& Json::update(const Json& other) {
+  for (const auto& [key, value] : std::get<Object>(other.value_)) set(key, value);
+  return *this;
+}
+
 void Json::push_back(Json value) { std::get<Array>(value_).push_back(std::move(value)); }
 
 std::string json_escape(const std::string& s) {

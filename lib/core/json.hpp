@@ -42,6 +42,8 @@ class Json {
   // Sets (or replaces) a key of an object.
   Json& set(const std::string& key, Json value);
   bool has(const std::string& key) const;
+  // Sets every key of another object on this one (in the other's order).
+  Json& update(const Json& other);
   void push_back(Json value);  // for arrays
   bool is_object() const { return std::holds_alternative<Object>(value_); }
 

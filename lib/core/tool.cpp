@@ -73,17 +73,15 @@ int Tool::finish(RunContext& ctx, int exit_code, const std::string& kind,
   out.set("seed", static_cast<long long>(ctx.seed));
   out.set("threads", ctx.threads);
   out.set("wall_s", ctx.started_wall > 0 ? ctx.elapsed() : 0.0);
-  std::string text = out.dump();
-  std::string extra = ctx.summary.dump();  // "{...}" of tool keys
-  if (extra.size() > 2) text = text.substr(0, text.size() - 1) + "," + extra.substr(1);
+  out.update(ctx.summary);  // the tool's keys follow the common ones
   if (!kind.empty()) {
     Json error = Json::object();
     error.set("kind", kind);
     error.set("message", message);
-    text = text.substr(0, text.size() - 1) + ",\"error\":" + error.dump() + "}";
+    out.set("error", error);
   }
   std::fflush(stderr);
-  std::printf("%s\n", text.c_str());
+  std::printf("%s\n", out.dump().c_str());
   std::fflush(stdout);
   return exit_code;
 }
