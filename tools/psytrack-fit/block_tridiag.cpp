@@ -14,7 +14,7 @@
 // Sigma_{N-1} = S_{N-1}^-1; Sigma_{t+1,t} = -Sigma_{t+1,t+1} U_t;
 // Sigma_tt = S_t^-1 + U_t^T Sigma_{t+1,t+1} U_t.
 //
-// Kernels are templated on K (1..8 fixed, 0 = dynamic) and written as plain loops over row-major
+// Kernels are templated on K (1..12 fixed, 0 = dynamic) and written as plain loops over row-major
 // K x K blocks: for fixed K the compiler unrolls them completely.
 #include "block_tridiag.hpp"
 
@@ -257,7 +257,7 @@ void selected_inverse_impl(int n, Dim<K> dim, const double* sinv, const double* 
   }
 }
 
-// Calls f(Dim<K>) with K fixed for k = 1..8, dynamic otherwise.
+// Calls f(Dim<K>) with K fixed for k = 1..12, dynamic otherwise.
 template <typename F>
 decltype(auto) dispatch(int k, F&& f) {
   switch (k) {
@@ -277,6 +277,14 @@ decltype(auto) dispatch(int k, F&& f) {
       return f(Dim<7>{7});
     case 8:
       return f(Dim<8>{8});
+    case 9:
+      return f(Dim<9>{9});
+    case 10:
+      return f(Dim<10>{10});
+    case 11:
+      return f(Dim<11>{11});
+    case 12:
+      return f(Dim<12>{12});
     default:
       return f(Dim<0>{k});
   }
@@ -308,8 +316,8 @@ double BlockTridiagCholesky::log_det() const { return log_det_; }
 
 void BlockTridiagCholesky::solve_in_place(double* rhs) const {
   if (n_ == 0) return;
-  if (k_ <= 8) {
-    double scratch[8];
+  if (k_ <= 12) {
+    double scratch[12];
     dispatch(k_, [&](auto dim) { solve_impl(n_, dim, l_.data(), m_.data(), rhs, scratch); });
   } else {
     std::vector<double> scratch(static_cast<size_t>(k_));

@@ -32,7 +32,7 @@ struct Dim {
   constexpr int operator()() const { return K > 0 ? K : k; }
 };
 
-// Calls fn(Dim<K>{k}) with K fixed for k = 1..8, dynamic above.
+// Calls fn(Dim<K>{k}) with K fixed for k = 1..12, dynamic above.
 template <class Fn>
 decltype(auto) dispatch_k(int k, Fn&& fn) {
   switch (k) {
@@ -52,6 +52,14 @@ decltype(auto) dispatch_k(int k, Fn&& fn) {
       return fn(Dim<7>{7});
     case 8:
       return fn(Dim<8>{8});
+    case 9:
+      return fn(Dim<9>{9});
+    case 10:
+      return fn(Dim<10>{10});
+    case 11:
+      return fn(Dim<11>{11});
+    case 12:
+      return fn(Dim<12>{12});
     default:
       return fn(Dim<0>{k});
   }
