@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <string>
 #include <vector>
@@ -398,6 +399,37 @@ TEST_CASE("npz: corrupt archives") {
                    "not an NPZ"));
     CHECK(contains(error_message<InputError>([&] { NpzArchive::open(dir.file("none.npz")); }),
                    "none.npz"));
+  }
+}
+
+// Every truncation and every single-byte change of a small archive either reads or throws one of
+// effinfer's errors (never crashes, never another exception type).
+TEST_CASE("npz: every truncation and byte flip fails cleanly") {
+  TempDir dir;
+  const std::vector<double> v = {1, 2, 3, 4, 5, 6};
+  const Zip z = zip({{"s.npy", npy("<f8", "(2, 3)", raw_bytes(v)), false},
+                     {"d.npy", npy("<f4", "(3,)", std::string(12, '\x01')), true}});
+  const std::string path = dir.file("f.npz");
+  auto attempt = [&](const std::string& bytes) {
+    { std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes; }
+    try {
+      const NpzArchive npz = NpzArchive::open(path);
+      for (const std::string& name : npz.members()) npz.read(name);
+      return 0;
+    } catch (const Error&) {
+      return 1;
+    } catch (const std::exception& e) {
+      FAIL_CHECK("unexpected exception: " << std::string(e.what()));
+      return 2;
+    }
+  };
+  int failures = 0;
+  for (size_t n = 0; n < z.bytes.size(); ++n) failures += attempt(z.bytes.substr(0, n));
+  CHECK(failures == static_cast<int>(z.bytes.size()));  // every truncation is noticed
+  for (size_t i = 0; i < z.bytes.size(); ++i) {
+    std::string bytes = z.bytes;
+    bytes[i] ^= 0x5a;
+    attempt(bytes);
   }
 }
 

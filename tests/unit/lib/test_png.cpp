@@ -193,6 +193,37 @@ TEST_CASE("png: bad files") {
   CHECK(contains(msg, "missing.png"));
 }
 
+// Every truncation and single-byte change of a small PNG either reads or throws one of effinfer's
+// errors.
+TEST_CASE("png: every truncation and byte flip fails cleanly") {
+  TempDir dir;
+  RowMatrixXd m(5, 7);
+  for (int i = 0; i < m.size(); ++i) m(i / 7, i % 7) = (i % 9) / 8.0;
+  write_png_gray(dir.file("src.png"), m, false);
+  const std::string good = read_file(dir.file("src.png"));
+  const std::string path = dir.file("f.png");
+  auto attempt = [&](const std::string& bytes) {
+    { std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes; }
+    try {
+      read_png_gray(path);
+      return 0;
+    } catch (const Error&) {
+      return 1;
+    } catch (const std::exception& e) {
+      FAIL_CHECK("unexpected exception: " << std::string(e.what()));
+      return 2;
+    }
+  };
+  int failures = 0;
+  for (size_t n = 0; n < good.size(); ++n) failures += attempt(good.substr(0, n));
+  CHECK(failures == static_cast<int>(good.size()));
+  for (size_t i = 0; i < good.size(); ++i) {
+    std::string bytes = good;
+    bytes[i] ^= 0x5a;
+    attempt(bytes);
+  }
+}
+
 // Reference figures from scikit-image 0.19 / numpy 1.24: data.camera() and
 // color.rgb2gray(io.imread("motorcycle_left.png")).
 TEST_CASE("png: scikit-image camera and motorcycle") {
