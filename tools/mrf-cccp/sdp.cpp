@@ -16,6 +16,8 @@ const char* to_string(SdpStatus status) {
   switch (status) {
     case SdpStatus::kOptimal:
       return "optimal";
+    case SdpStatus::kStalled:
+      return "stalled";
     case SdpStatus::kMaxIterations:
       return "max_iters";
     case SdpStatus::kNumerical:
@@ -125,6 +127,18 @@ class Solver {
     for (const auto& a : p.A) A_.push_back(expand(a, p.block_sizes, "A"));
     dim_ = 0;
     for (int n : p.block_sizes) dim_ += n;
+    // Gram matrix <A_k, A_l> of the constraints, for projecting the primal direction back onto
+    // A(dX) = r_p (the Schur solve loses that identity when M is ill-conditioned near the end).
+    const int m = static_cast<int>(A_.size());
+    Blocks Ak = zeros(p.block_sizes);
+    Eigen::MatrixXd GA(m, m);
+    for (int l = 0; l < m; ++l) {
+      add_to(Ak, A_[l], 1.0);
+      for (int k = l; k < m; ++k) GA(k, l) = GA(l, k) = apply_op(A_[k], Ak);
+      add_to(Ak, A_[l], -1.0);
+    }
+    gram_.compute(GA);
+    gram_ok_ = gram_.info() == Eigen::Success;
   }
 
   SdpSolution run() {
@@ -157,6 +171,13 @@ class Solver {
         sol.status = SdpStatus::kOptimal;
         break;
       }
+      // Stall: feasible to tol, mu within 100 tol, and the last three steps all shorter than
+      // 1e-2 (ill-conditioning at a non-strictly-complementary optimum); the iterate is kept.
+      if (stalled_steps_ >= 3 && sol.primal_residual <= o_.tol && sol.dual_residual <= o_.tol &&
+          mu <= 100 * o_.tol) {
+        sol.status = SdpStatus::kStalled;
+        break;
+      }
       if (it >= o_.max_iters) {
         sol.status = SdpStatus::kMaxIterations;
         break;
@@ -165,7 +186,7 @@ class Solver {
         sol.status = SdpStatus::kInfeasible;
         break;
       }
-      if (!step(X, y, Z, Rd, mu)) {
+      if (!step(X, y, Z, rp, Rd, mu)) {
         sol.status = SdpStatus::kNumerical;
         break;
       }
@@ -180,7 +201,8 @@ class Solver {
 
  private:
   // One Mehrotra predictor-corrector step; false on numerical failure.
-  bool step(Blocks& X, Eigen::VectorXd& y, Blocks& Z, const Blocks& Rd, double mu) {
+  bool step(Blocks& X, Eigen::VectorXd& y, Blocks& Z, const Eigen::VectorXd& rp, const Blocks& Rd,
+            double mu) {
     const int m = static_cast<int>(A_.size());
     const size_t nblk = X.size();
     Blocks Zinv(nblk);
@@ -212,15 +234,19 @@ class Solver {
         M(k, l) = M(l, k) = s;
       }
     }
+    // Cholesky; LDL^T when M has lost numerical definiteness. Two steps of iterative refinement
+    // against M keep the primal residual from drifting when M is ill-conditioned near the end.
     Eigen::LLT<Eigen::MatrixXd> llt(M);
     Eigen::LDLT<Eigen::MatrixXd> ldlt;
     const bool use_llt = llt.info() == Eigen::Success;
-    if (!use_llt) {
-      ldlt.compute(M);
-      if (ldlt.info() != Eigen::Success) return false;
-    }
+    if (!use_llt) ldlt.compute(M);
     auto solve = [&](const Eigen::VectorXd& r) -> Eigen::VectorXd {
-      return use_llt ? Eigen::VectorXd(llt.solve(r)) : Eigen::VectorXd(ldlt.solve(r));
+      Eigen::VectorXd x = use_llt ? Eigen::VectorXd(llt.solve(r)) : Eigen::VectorXd(ldlt.solve(r));
+      for (int refine = 0; refine < 2; ++refine) {
+        const Eigen::VectorXd res = r - M * x;
+        x += use_llt ? Eigen::VectorXd(llt.solve(res)) : Eigen::VectorXd(ldlt.solve(res));
+      }
+      return x;
     };
     // Common right-hand side parts: b + A(X Rd Zinv).
     Blocks T(nblk);
@@ -240,6 +266,12 @@ class Solver {
         Eigen::MatrixXd D = sigma_mu * Zinv[k] - X[k] - X[k] * dZ[k] * Zinv[k];
         if (corr) D -= (*corr)[k];
         dX[k] = 0.5 * (D + D.transpose());
+      }
+      if (gram_ok_) {
+        Eigen::VectorXd r(m);
+        for (int k = 0; k < m; ++k) r[k] = rp[k] - apply_op(A_[k], dX);
+        const Eigen::VectorXd lam = gram_.solve(r);
+        for (int k = 0; k < m; ++k) add_to(dX, A_[k], lam[k]);
       }
     };
     // Predictor (sigma = 0).
@@ -271,6 +303,29 @@ class Solver {
     if (std::isnan(ap) || std::isnan(ad)) return false;
     ap = std::min(1.0, o_.step_fraction * ap);
     ad = std::min(1.0, o_.step_fraction * ad);
+    if (std::min(ap, ad) < 0.1) {
+      // Safeguard: the second-order term can pull the iterate off the central path; try a pure
+      // centring-predictor direction (no corrector, sigma >= 0.5) and keep the longer step.
+      const double sig2 = std::max(sigma, 0.5);
+      Eigen::VectorXd rhs2(m);
+      for (int k = 0; k < m; ++k) rhs2[k] = base[k] - sig2 * mu * aZinv[k];
+      Eigen::VectorXd dy2;
+      Blocks dX2, dZ2;
+      directions(rhs2, sig2 * mu, nullptr, dy2, dX2, dZ2);
+      double ap2 = max_step(X, dX2), ad2 = max_step(Z, dZ2);
+      if (!std::isnan(ap2) && !std::isnan(ad2) && dy2.allFinite()) {
+        ap2 = std::min(1.0, o_.step_fraction * ap2);
+        ad2 = std::min(1.0, o_.step_fraction * ad2);
+        if (std::min(ap2, ad2) > std::min(ap, ad)) {
+          dy = dy2;
+          dX = dX2;
+          dZ = dZ2;
+          ap = ap2;
+          ad = ad2;
+        }
+      }
+    }
+    stalled_steps_ = std::min(ap, ad) < 1e-2 ? stalled_steps_ + 1 : 0;
     for (size_t k = 0; k < nblk; ++k) {
       X[k] += ap * dX[k];
       Z[k] += ad * dZ[k];
@@ -284,6 +339,9 @@ class Solver {
   FullSparse C_;
   std::vector<FullSparse> A_;
   int dim_ = 0;
+  Eigen::LDLT<Eigen::MatrixXd> gram_;
+  bool gram_ok_ = false;
+  int stalled_steps_ = 0;
 };
 
 }  // namespace

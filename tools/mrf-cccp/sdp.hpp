@@ -36,7 +36,10 @@ struct SdpOptions {
   double step_fraction = 0.95;
 };
 
-enum class SdpStatus { kOptimal, kMaxIterations, kNumerical, kInfeasible };
+// kStalled: steps collapsed (< 1e-2 three times running) at an iterate that meets the residual
+// tolerances with mu <= 100 tol: near-optimal and feasible, accepted by the decomposition, whose
+// certificates do not depend on optimality.
+enum class SdpStatus { kOptimal, kStalled, kMaxIterations, kNumerical, kInfeasible };
 const char* to_string(SdpStatus status);
 
 struct SdpSolution {
