@@ -18,7 +18,7 @@
 namespace effinfer::psytrack {
 
 struct SurrogateWorkspace {
-  std::vector<double> inv_v, diag, w, s_blocks;
+  std::vector<double> inv_v, diag, w, s_blocks, lambda;
 };
 
 namespace {
@@ -220,9 +220,9 @@ inline void diagonal_block(double* a, Dim<K> dim, const double* gt, double lambd
 //  forward:  block LDL^T of C1 = P_theta + Lambda0 (S_0 = A_0, S_t = A_t - D_t S_{t-1}^-1 D_t,
 //            D_t = diag(1/v_t)) and the forward solve y_t = b_t + D_t z_{t-1}, z_t = S_t^-1 y_t;
 //  backward: back substitution w_t = z_t + S_t^-1 D_{t+1} w_{t+1} for W(x) = C1^-1 b, and as each
-//            w_t appears, its likelihood term, lambda_t(W(x)), the prior term of eps_{t+1}, and
-//            the backward block recursion R_t = A'_t - D_{t+1} R_{t+1}^-1 D_{t+1} of
-//            C2 = P_theta + Lambda(W(x)) whose det(R_t) prod_k v_{t,k} multiply to
+//            w_t appears, its likelihood term, lambda_t(W(x)) and the prior term of eps_{t+1};
+//            then, in a second backward pass, the block recursion R_t = A'_t - D_{t+1} R_{t+1}^-1
+//            D_{t+1} of C2 = P_theta + Lambda(W(x)) whose det(R_t) prod_k v_{t,k} multiply to
 //            det(C2) prod v (one log at the end; see CompensatedSum for why the large terms are
 //            kept together and sums compensated).
 // Returns -infinity when a block is not positive definite.
@@ -275,6 +275,8 @@ double surrogate_impl(Dim<K> dim, const Dataset& data, const std::vector<double>
   long exponent = 0;
   double* r = ws.s_blocks.data();  // R_t, inverted in place
   double* r_next = r + kk;         // R_{t+1}^-1
+  ws.lambda.resize(static_cast<size_t>(n));
+  double* lam = ws.lambda.data();  // lambda_t(W(x))
   for (int t = n - 1; t >= 0; --t) {
     const double* iv = inv_v + static_cast<size_t>(t) * k;
     const double* st = sinv + t * kk;
@@ -298,10 +300,16 @@ double surrogate_impl(Dim<K> dim, const Dataset& data, const std::vector<double>
     }
     double eta = 0.0;
     for (int j = 0; j < k; ++j) eta += gt[j] * wt[j];
-    double ll, lam;
-    bernoulli_terms(eta, data.y[t], ll, lam);
+    double ll;
+    bernoulli_terms(eta, data.y[t], ll, lam[t]);
     logli.add(ll);
-    diagonal_block(r, dim, gt, lam, iv, t + 1 == n);
+  }
+  // The R recursion in a pass of its own: it is latency bound, and without the exp/log1p work of
+  // the loop above in the same iteration the CPU overlaps its off-chain parts.
+  for (int t = n - 1; t >= 0; --t) {
+    const double* iv = inv_v + static_cast<size_t>(t) * k;
+    const double* gt = g + static_cast<size_t>(t) * k;
+    diagonal_block(r, dim, gt, lam[t], iv, t + 1 == n);
     if (t + 1 < n) {
       const double* ivn = iv + k;
       for (int i = 0; i < k; ++i)
