@@ -99,7 +99,15 @@ bool all_finite(const Blocks& a) {
 }
 
 // Largest alpha with X + alpha dX >= 0 (infinity when dX >= 0 on X's range); NaN on failure.
-double max_step(const Blocks& X, const Blocks& dX) {
+// Shortcut: when X + cap dX has a Cholesky factor the caller's step is capped anyway, so cap is
+// returned without the eigenvalue computation.
+double max_step(const Blocks& X, const Blocks& dX, double cap) {
+  bool capped = true;
+  for (size_t k = 0; k < X.size() && capped; ++k) {
+    Eigen::LLT<Eigen::MatrixXd> t(X[k] + cap * dX[k]);
+    capped = t.info() == Eigen::Success;
+  }
+  if (capped) return cap;
   double alpha = std::numeric_limits<double>::infinity();
   for (size_t k = 0; k < X.size(); ++k) {
     Eigen::LLT<Eigen::MatrixXd> llt(X[k]);
@@ -278,7 +286,7 @@ class Solver {
     Eigen::VectorXd dy_a;
     Blocks dX_a, dZ_a;
     directions(base, 0.0, nullptr, dy_a, dX_a, dZ_a);
-    double ap = max_step(X, dX_a), ad = max_step(Z, dZ_a);
+    double ap = max_step(X, dX_a, 1.0), ad = max_step(Z, dZ_a, 1.0);
     if (!std::isfinite(ap) && std::isnan(ap)) return false;
     if (std::isnan(ad)) return false;
     ap = std::min(1.0, ap);
@@ -298,8 +306,8 @@ class Solver {
     Blocks dX, dZ;
     directions(rhs, sigma * mu, &corr, dy, dX, dZ);
     if (!dy.allFinite() || !all_finite(dX) || !all_finite(dZ)) return false;
-    ap = max_step(X, dX);
-    ad = max_step(Z, dZ);
+    ap = max_step(X, dX, 1.0 / o_.step_fraction);
+    ad = max_step(Z, dZ, 1.0 / o_.step_fraction);
     if (std::isnan(ap) || std::isnan(ad)) return false;
     ap = std::min(1.0, o_.step_fraction * ap);
     ad = std::min(1.0, o_.step_fraction * ad);
@@ -312,7 +320,8 @@ class Solver {
       Eigen::VectorXd dy2;
       Blocks dX2, dZ2;
       directions(rhs2, sig2 * mu, nullptr, dy2, dX2, dZ2);
-      double ap2 = max_step(X, dX2), ad2 = max_step(Z, dZ2);
+      double ap2 = max_step(X, dX2, 1.0 / o_.step_fraction);
+      double ad2 = max_step(Z, dZ2, 1.0 / o_.step_fraction);
       if (!std::isnan(ap2) && !std::isnan(ad2) && dy2.allFinite()) {
         ap2 = std::min(1.0, o_.step_fraction * ap2);
         ad2 = std::min(1.0, o_.step_fraction * ad2);
