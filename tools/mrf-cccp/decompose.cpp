@@ -208,6 +208,7 @@ void bound_split(const Polynomial& g, int d, double margin, Polynomial& vex, Pol
 Split decompose_polynomial(const Polynomial& g_in, const DecomposeOptions& o,
                            const SdpStructure* structure, uint64_t stream,
                            const std::string& dump_path) {
+  if (!g_in.coeffs.allFinite()) throw DataError("polynomial: non-finite coefficient");
   const Polynomial g = canonical(g_in);
   const int m = g_in.num_vars();
   Split out;

@@ -47,6 +47,7 @@ void check_split(const mrf::Polynomial& g, const mrf::Split& s, const mrf::Polyn
   const Eigen::VectorXd gc = mrf::coeffs_on_table(g, t);
   const Eigen::VectorXd ev = mrf::coeffs_on_table(vex, t), ec = mrf::coeffs_on_table(cave, t);
   const double gmax = gc.cwiseAbs().maxCoeff();
+  double worst = 0.0;
   for (int r = 0; r < t.rows(); ++r) {
     double scale = 0.0;
     for (int q = 0; q < t.rows(); ++q)
@@ -56,7 +57,10 @@ void check_split(const mrf::Polynomial& g, const mrf::Split& s, const mrf::Polyn
     INFO("monomial row " << r << " vex " << s.vex.coeffs[r] << " expected " << ev[r]);
     CHECK(std::abs(s.vex.coeffs[r] - ev[r]) <= 1e-6 * scale);
     CHECK(std::abs(s.cave.coeffs[r] - ec[r]) <= 1e-6 * scale);
+    worst = std::max(worst, std::abs(s.vex.coeffs[r] - ev[r]) / scale);
   }
+  MESSAGE("exact split: worst coefficient error / scale = " << worst << " (" << s.sdp_iters
+                                                            << " SDP iterations)");
 }
 
 mrf::DecomposeOptions certify_opts() {
@@ -241,6 +245,9 @@ TEST_CASE("failures: odd degree error, SDP fallback to bound, on_failure error (
   mrf::DecomposeOptions o;
   o.odd_degree = mrf::OddDegree::kError;
   CHECK_THROWS_AS(mrf::decompose_polynomial(x3, o), effinfer::DataError);
+  auto bad = x3;
+  bad.coeffs[0] = std::nan("");
+  CHECK_THROWS_AS(mrf::decompose_polynomial(bad, mrf::DecomposeOptions{}), effinfer::DataError);
   o = certify_opts();
   o.max_degree = 4;
   effinfer::Rng rng(1);
