@@ -154,6 +154,12 @@ TEST_CASE("exact splits of spec 2.3 (check 4)") {
     const auto s2 = mrf::decompose_polynomial(g, raw);
     MESSAGE("x^3: min tr(Q_c) = " << s2.sdp_objective << ", iterations " << s2.sdp_iters);
     CHECK(std::abs(s2.sdp_objective - 3.0) <= 1e-6 * 3.0);
+    // min_trace_sum: minimise 4c + 24a subject to ac >= 3/32: the same split, objective 6.
+    raw.objective = mrf::SplitObjective::kMinTraceSum;
+    const auto s3 = mrf::decompose_polynomial(g, raw);
+    REQUIRE(s3.method == "sdp");
+    CHECK(std::abs(s3.sdp_objective - 6.0) <= 1e-6 * 6.0);
+    check_split(g, s3, vex, cave);
   }
   SUBCASE("double well") {
     mrf::ExponentTable e(3, 1);
