@@ -146,6 +146,9 @@ class Solver {
       add_to(Ak, A_[l], -1.0);
     }
     gram_.compute(GA);
+    nnz_suffix_.assign(static_cast<size_t>(m) + 1, 0.0);
+    for (int k = m - 1; k >= 0; --k) nnz_suffix_[k] = nnz_suffix_[k + 1] + A_[k].size();
+    for (int n : p.block_sizes) max_block2_ = std::max(max_block2_, static_cast<double>(n) * n);
     gram_ok_ = gram_.info() == Eigen::Success;
   }
 
@@ -224,8 +227,29 @@ class Solver {
     Blocks W = zeros(p_.block_sizes);
     std::vector<char> touched(nblk);
     for (int l = 0; l < m; ++l) {
-      std::fill(touched.begin(), touched.end(), 0);
       const auto& a = A_[l];
+      // Pairwise sum over the entries of A_l and A_k when that is cheaper than forming
+      // W = X A_l Zinv densely: tr(A_k X A_l Zinv) = sum v_e v_f X(b_e, c_f) Zinv(d_f, a_e).
+      const double pair_cost = static_cast<double>(a.size()) * nnz_suffix_[l];
+      const double dense_cost = static_cast<double>(a.size()) * max_block2_ + nnz_suffix_[l];
+      if (pair_cost <= dense_cost) {
+        for (int k = l; k < m; ++k) {
+          const auto& ak = A_[k];
+          double s = 0.0;
+          for (size_t e = 0; e < ak.size(); ++e) {
+            const int b = ak.block[e];
+            const Eigen::MatrixXd& Xb = X[b];
+            const Eigen::MatrixXd& Zb = Zinv[b];
+            double se = 0.0;
+            for (size_t f = 0; f < a.size(); ++f)
+              if (a.block[f] == b) se += a.v[f] * Xb(ak.j[e], a.i[f]) * Zb(a.j[f], ak.i[e]);
+            s += ak.v[e] * se;
+          }
+          M(k, l) = M(l, k) = s;
+        }
+        continue;
+      }
+      std::fill(touched.begin(), touched.end(), 0);
       for (size_t t = 0; t < a.size(); ++t) {
         const int b = a.block[t];
         if (!touched[b]) {
@@ -351,6 +375,8 @@ class Solver {
   Eigen::LDLT<Eigen::MatrixXd> gram_;
   bool gram_ok_ = false;
   int stalled_steps_ = 0;
+  std::vector<double> nnz_suffix_;  // sum of nnz(A_k) for k >= l
+  double max_block2_ = 0.0;
 };
 
 }  // namespace
