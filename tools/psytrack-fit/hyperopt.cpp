@@ -245,27 +245,38 @@ double surrogate_impl(Dim<K> dim, const Dataset& data, const std::vector<double>
   double y_fixed[K > 0 ? K : 1];
   std::vector<double> y_dyn(K > 0 ? 0 : static_cast<size_t>(k));
   double* yt = K > 0 ? y_fixed : y_dyn.data();
+  // For fixed K the block being built and S_{t-1}^-1 live in local arrays (registers for small
+  // K): the recursion is latency bound and would otherwise wait on store-to-load forwarding.
+  constexpr int kLocal = K > 0 ? K * K : 1;
+  double cur_fixed[kLocal], prev_fixed[kLocal];
   for (int t = 0; t < n; ++t) {
     const double* iv = inv_v + static_cast<size_t>(t) * k;
     double* st = sinv + t * kk;
+    double* blk = K > 0 ? cur_fixed : st;
     double* zt = w + static_cast<size_t>(t) * k;
     const double* bt = rhs.data() + static_cast<size_t>(t) * k;
-    diagonal_block(st, dim, g + static_cast<size_t>(t) * k, lambda0[t], iv, t + 1 == n);
+    diagonal_block(blk, dim, g + static_cast<size_t>(t) * k, lambda0[t], iv, t + 1 == n);
     if (t == 0) {
       for (int i = 0; i < k; ++i) zt[i] = bt[i];
     } else {
-      const double* sp = st - kk;
+      const double* sp = K > 0 ? prev_fixed : st - kk;
       const double* zp = zt - k;
       for (int i = 0; i < k; ++i) {
-        for (int j = 0; j < k; ++j) st[i * k + j] -= (iv[i] * iv[j]) * sp[i * k + j];
+        for (int j = 0; j < k; ++j) blk[i * k + j] -= (iv[i] * iv[j]) * sp[i * k + j];
         zt[i] = bt[i] + iv[i] * zp[i];  // y_t; zp holds z_{t-1} = S_{t-1}^-1 y_{t-1}
       }
     }
-    if (!invert_block(st, dim, iv, ratio)) return kFail;
+    if (!invert_block(blk, dim, iv, ratio)) return kFail;
+    if constexpr (K > 0) {
+      for (int i = 0; i < K * K; ++i) {
+        st[i] = blk[i];
+        prev_fixed[i] = blk[i];
+      }
+    }
     for (int i = 0; i < k; ++i) yt[i] = zt[i];
     for (int i = 0; i < k; ++i) {
       double acc = 0.0;
-      for (int j = 0; j < k; ++j) acc += st[i * k + j] * yt[j];
+      for (int j = 0; j < k; ++j) acc += blk[i * k + j] * yt[j];
       zt[i] = acc;
     }
   }
@@ -273,8 +284,10 @@ double surrogate_impl(Dim<K> dim, const Dataset& data, const std::vector<double>
   CompensatedSum logli, quad;
   double mantissa = 1.0;
   long exponent = 0;
-  double* r = ws.s_blocks.data();  // R_t, inverted in place
-  double* r_next = r + kk;         // R_{t+1}^-1
+  // R_t (inverted in place) and R_{t+1}^-1, in local arrays for fixed K (as above).
+  double r_fixed[kLocal], r_next_fixed[kLocal];
+  double* r = K > 0 ? r_fixed : ws.s_blocks.data();
+  double* r_next = K > 0 ? r_next_fixed : ws.s_blocks.data() + kk;
   ws.lambda.resize(static_cast<size_t>(n));
   double* lam = ws.lambda.data();  // lambda_t(W(x))
   for (int t = n - 1; t >= 0; --t) {
@@ -321,7 +334,11 @@ double surrogate_impl(Dim<K> dim, const Dataset& data, const std::vector<double>
     int e = 0;
     mantissa = std::frexp(mantissa * ratio, &e);
     exponent += e;
-    std::swap(r, r_next);
+    if constexpr (K > 0) {
+      for (int i = 0; i < K * K; ++i) r_next[i] = r[i];
+    } else {
+      std::swap(r, r_next);
+    }
   }
   {
     double q = 0.0;  // eps_0 = w_0
