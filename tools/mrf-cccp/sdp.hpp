@@ -5,6 +5,11 @@
 // sigma = (mu_aff / mu)^3; Schur complement M_kl = <A_k, X A_l Z^-1> from the sparse A_k,
 // Cholesky with an LDL^T fallback; step = step_fraction x the largest feasible step (from the
 // eigenvalues of L^-1 dX L^-T, L = chol(X)). Also the SDPA sparse writer (.dat-s) for CSDP.
+// Safeguards beyond spec 2.4 (needed on random polynomials, where the optimum is often not
+// strictly complementary and M becomes ill-conditioned): two steps of iterative refinement of the
+// Schur solve; the primal direction is projected back onto A(dX) = r_p with the constant Gram
+// matrix <A_k, A_l>; when the corrected step is < 0.1 a pure centring direction (sigma >= 0.5, no
+// second-order term) is tried and the longer step kept; and the kStalled status below.
 #pragma once
 
 #include <Eigen/Core>
