@@ -155,6 +155,10 @@ void validate(const Model& model, const Context& c) {
     throw DataError(c.at("/factors", "factors") +
                     ": expected at least one factor family, found none");
   for (size_t i = 0; i < model.families.size(); ++i) {
+    const std::string& name = model.families[i].name;
+    if (name.empty() || name.find('/') != std::string::npos)
+      throw DataError(c.at("/factors", "factors") +
+                      ": expected a family name without '/', found '" + name + "'");
     for (size_t j = 0; j < i; ++j)
       if (model.families[i].name == model.families[j].name)
         throw DataError(c.at("/factors", "factors") + ": family name '" + model.families[i].name +
@@ -513,13 +517,9 @@ Model read_model(const io::H5File& file) {
   return model;
 }
 
-Model parse_model_yaml(const std::string& text, const std::string& source_name) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    throw ConfigError(source_name + ":" + mark_text(e.mark) + ": YAML syntax error: " + e.msg);
-  }
+namespace {
+
+Model parse_yaml_root(const YAML::Node& root, const std::string& source_name) {
   if (!root.IsMap())
     throw DataError(source_name + ": expected a YAML mapping with num_vars and factors, found " +
                     (root.IsNull() ? "an empty document" : "a list or scalar"));
@@ -562,6 +562,22 @@ Model parse_model_yaml(const std::string& text, const std::string& source_name) 
             [](const FactorFamily& a, const FactorFamily& b) { return a.name < b.name; });
   validate(model, c);
   return model;
+}
+
+}  // namespace
+
+Model parse_model_yaml(const std::string& text, const std::string& source_name) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError(source_name + ":" + mark_text(e.mark) + ": YAML syntax error: " + e.msg);
+  }
+  try {
+    return parse_yaml_root(root, source_name);
+  } catch (const YAML::Exception& e) {  // e.g. a list where a name or string belongs
+    throw DataError(source_name + ":" + mark_text(e.mark) + ": " + e.msg);
+  }
 }
 
 Model read_model(const std::string& path) {

@@ -495,6 +495,9 @@ TEST_CASE("model_io: YAML syntax and unknown keys are ConfigError with line:col"
             "bad.yaml");
       },
       {"bad.yaml:6:5", "factors.e.coefs", "nearest valid key: 'factors.e.coeffs'"});
+  expect_error<effinfer::DataError>(
+      [] { mrf::parse_model_yaml("num_vars: 3\napp: [sfs]\nfactors: {}\n", "bad.yaml"); },
+      {"bad.yaml:2:6"});
   expect_error<effinfer::ConfigError>(
       [] { mrf::parse_model_yaml("num_var: 3\nfactors: {}\n", "bad.yaml"); },
       {"bad.yaml:1:1", "'num_var'", "'num_vars'"});
