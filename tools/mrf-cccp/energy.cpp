@@ -72,7 +72,7 @@ Energy::Energy(const Model& model, int threads)
           throw DataError("family '" + fam.name + "': vars[" + std::to_string(r) + "," +
                           std::to_string(j) + "] = " + std::to_string(fam.vars(r, j)) +
                           " is outside [0, " + std::to_string(num_vars_) + ")");
-    full_.push_back({fam.exponents, fam.coeffs});
+    full_.emplace_back(fam.exponents, fam.coeffs);
     slot_offset_[f + 1] = slot_offset_[f] + int64_t{F} * k;
     num_factors_ += F;
     for (int b = 0; b < F; b += kChunk) chunks_.push_back({f, b, std::min(F, b + kChunk)});
@@ -123,8 +123,8 @@ void Energy::set_split_tables(std::vector<SplitTables> tables) {
                         "' does not match the model (local dimension " +
                         std::to_string(fams[f].local_dim()) + ", " + std::to_string(F) +
                         " factors)");
-    split.push_back({t.exponents, std::move(t.coeffs_vex)});
-    split.push_back({std::move(t.exponents), std::move(t.coeffs_cave)});
+    split.emplace_back(t.exponents, std::move(t.coeffs_vex));
+    split.emplace_back(std::move(t.exponents), std::move(t.coeffs_cave));
   }
   split_ = std::move(split);
 }
@@ -142,12 +142,7 @@ void Energy::run_chunks(EnergyPart part, const Eigen::Ref<const Eigen::VectorXd>
                         std::to_string(num_vars_));
   const int64_t nc = static_cast<int64_t>(chunks_.size());
   const int nt = threads_ > 0 ? threads_ : omp_get_max_threads();
-  // One evaluator per family and part (cheap: copies the exponent table).
-  std::vector<BatchEvaluator> evals;
-  evals.reserve(model_->families.size());
-  for (size_t f = 0; f < model_->families.size(); ++f)
-    evals.emplace_back(table(part, static_cast<int>(f)).exponents);
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(nt) if (nt > 1 && nc > 1)
   {
     RowMatrixXd X, U, G, GX;
     Eigen::VectorXd values;
@@ -174,7 +169,7 @@ void Energy::run_chunks(EnergyPart part, const Eigen::Ref<const Eigen::VectorXd>
       values.resize(n);
       const auto coeffs =
           tb.coeffs.rows() == 1 ? tb.coeffs.topRows(1) : tb.coeffs.middleRows(ch.begin, n);
-      evals[ch.family].evaluate(coeffs, U, values, gradients ? &G : nullptr);
+      tb.evaluator.evaluate(coeffs, U, values, gradients ? &G : nullptr);
       double s = 0.0, a = 0.0, amax = 0.0;
       for (int i = 0; i < n; ++i) {
         s += values[i];
@@ -213,7 +208,7 @@ double Energy::evaluate(EnergyPart part, const Eigen::Ref<const Eigen::VectorXd>
     const int nt = threads_ > 0 ? threads_ : omp_get_max_threads();
     const double* sg = slot_grad_.data();
     double* g = grad->data();
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && num_vars_ > 4096)
     for (int64_t v = 0; v < num_vars_; ++v) {
       double acc = 0.0;
       for (int64_t p = var_ptr_[v]; p < var_ptr_[v + 1]; ++p) acc += sg[var_slots_[p]];

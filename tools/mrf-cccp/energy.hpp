@@ -13,6 +13,7 @@
 #include <Eigen/Core>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "decompose.hpp"
@@ -67,8 +68,11 @@ class Energy {
 
  private:
   struct Table {
+    Table(ExponentTable e, RowMatrixXd c)
+        : exponents(std::move(e)), coeffs(std::move(c)), evaluator(exponents) {}
     ExponentTable exponents;
     RowMatrixXd coeffs;  // [F, M] or [1, M]
+    BatchEvaluator evaluator;
   };
   struct Chunk {
     int family;

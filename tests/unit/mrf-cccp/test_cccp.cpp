@@ -199,7 +199,7 @@ TEST_CASE("CCCP traces are monotone on bounded-below models (check 9) and thread
   CHECK(runs == 8);
 
   // 1 vs 2 threads on a model with many chunks.
-  const mrf::Model big = mrf::test::bounded_model(2000, 1500, 21);
+  const mrf::Model big = mrf::test::bounded_model(700, 600, 21);
   const auto split = mrf::test::decompose_model(big, [] {
     mrf::DecomposeOptions o;
     o.method = mrf::SplitMethod::kBound;  // per-factor rows: keep the test fast
@@ -212,7 +212,7 @@ TEST_CASE("CCCP traces are monotone on bounded-below models (check 9) and thread
   Eigen::VectorXd x0(big.num_vars);
   for (auto& v : x0) v = rng.normal();
   mrf::CccpOptions co;
-  co.max_outer = 20;
+  co.max_outer = 8;
   const auto r1 = mrf::run_cccp(e1, x0, co);
   const auto r2 = mrf::run_cccp(e2, x0, co);
   const double rel = (r1.x - r2.x).norm() / std::max(1e-300, r1.x.norm());

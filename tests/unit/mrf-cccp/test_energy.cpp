@@ -119,8 +119,8 @@ TEST_CASE("energy equals the sum of per-factor polynomial values") {
 }
 
 TEST_CASE("energy and gradient do not depend on the thread count (check 16)") {
-  // Enough factors for many chunks of Energy::kChunk.
-  const mrf::Model model = mrf::test::bounded_model(3000, 2500, 5);
+  // Enough factors for many chunks of Energy::kChunk and variables for the parallel gather.
+  const mrf::Model model = mrf::test::bounded_model(5000, 2500, 5);
   mrf::Energy e1(model, 1), e2(model, 2);
   effinfer::Rng rng(5, 4);
   Eigen::VectorXd x(model.num_vars);
