@@ -246,3 +246,28 @@ TEST_CASE("CCCP: unbounded-below energy is a data error naming the family") {
   mrf::Energy bare(model, 1);
   CHECK_THROWS_AS(mrf::run_cccp(bare, Eigen::VectorXd::Zero(1), co), effinfer::InternalError);
 }
+
+TEST_CASE("CCCP guard: a wrong split that raises E is rejected with `nonmonotone`") {
+  // f_vex = x^4 - 12x^2 + 1 (not convex), f_cave = 10x^2 (convex): the linearised surrogate is
+  // a minoriser, so its minimiser from x = 0.5 (near 2.21) raises E from 0.5625 to about 15.
+  const mrf::Model model = mrf::test::double_well();
+  mrf::Energy energy(model, 1);
+  mrf::SplitTables t;
+  t.exponents = model.families[0].exponents;
+  t.coeffs_vex.resize(1, 5);
+  t.coeffs_vex << 1, 0, -12, 0, 1;
+  t.coeffs_cave.resize(1, 5);
+  t.coeffs_cave << 0, 0, 10, 0, 0;
+  energy.set_split_tables({t});
+  const Eigen::VectorXd x0 = Eigen::VectorXd::Constant(1, 0.5);
+  const auto r = mrf::run_cccp(energy, x0, mrf::CccpOptions{});
+  CHECK(r.stop_reason == "nonmonotone");
+  CHECK_FALSE(r.monotone);
+  CHECK(r.iterations == 0);
+  CHECK(r.x[0] == 0.5);
+  CHECK(r.energy_final == r.energy_init);
+  CHECK(r.rejected_energy > r.energy_init);
+  MESSAGE("guard: E " << r.energy_init << ", rejected " << r.rejected_energy);
+  check_trace(r);
+  CHECK(r.trace_energy.size() == 1);
+}
