@@ -205,6 +205,8 @@ TEST_CASE("recon3d authors' set: CCCP and L-BFGS on 100 instances (check 11, spe
   const auto start = std::chrono::steady_clock::now();
   std::vector<double> e_cccp, e_lbfgs, err_cccp, err_lbfgs, outer;
   int monotone = 0, cccp_le = 0, err_le = 0;
+  int tie = 0, cccp_lower = 0, lbfgs_lower = 0;  // |relative difference| <= 1e-6 counts as a tie
+  std::vector<std::string> stops;
   for (size_t i = 0; i < set.instances.size(); ++i) {
     const mrf::Model model = mrf::recon3d_model(set.mesh, set.instances[i]);
     const auto& f = model.families[0];
@@ -220,6 +222,9 @@ TEST_CASE("recon3d authors' set: CCCP and L-BFGS on 100 instances (check 11, spe
     monotone += c.monotone ? 1 : 0;
     cccp_le += c.energy_final <= l.energy_final ? 1 : 0;
     err_le += err_cccp.back() <= err_lbfgs.back() ? 1 : 0;
+    const double rel = (c.energy_final - l.energy_final) / std::max(1.0, l.energy_final);
+    (std::abs(rel) <= 1e-6 ? tie : rel < 0 ? cccp_lower : lbfgs_lower) += 1;
+    stops.push_back(c.stop_reason + "/" + l.stop_reason);
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -235,6 +240,17 @@ TEST_CASE("recon3d authors' set: CCCP and L-BFGS on 100 instances (check 11, spe
   MESSAGE("  fraction CCCP E <= L-BFGS E " << cccp_le / n << " [0.87], error <= " << err_le / n
                                            << " [0.74]");
 
+  MESSAGE("  same minimum (|dE| <= 1e-6 E) "
+          << tie << ", CCCP lower " << cccp_lower << ", L-BFGS lower " << lbfgs_lower
+          << " -> CCCP E <= L-BFGS E (1 + 1e-6) on " << tie + cccp_lower << "/100 [87]");
+  std::sort(stops.begin(), stops.end());
+  std::string stop_counts;
+  for (size_t i = 0; i < stops.size();) {
+    const size_t j = std::upper_bound(stops.begin(), stops.end(), stops[i]) - stops.begin();
+    stop_counts += " " + stops[i] + ":" + std::to_string(j - i);
+    i = j;
+  }
+  MESSAGE("  stop reasons cccp/lbfgs:" << stop_counts);
   CHECK(monotone == static_cast<int>(set.instances.size()));  // check 9/11: MUST
   CHECK(mean(e_cccp) == doctest::Approx(4534.9).epsilon(0.01));
   CHECK(median(e_cccp) == doctest::Approx(2522.8).epsilon(0.01));
