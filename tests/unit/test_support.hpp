@@ -28,6 +28,26 @@ inline std::filesystem::path shared_file_or_skip(const std::string& relative) {
   return path;
 }
 
+// Runs f and returns the message of the exception of type E it throws; a check fails when it
+// throws nothing or another type.
+template <class E, class F>
+std::string error_message(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    FAIL_CHECK("wrong exception type: " << std::string(e.what()));
+    return {};
+  }
+  FAIL_CHECK("nothing thrown");
+  return {};
+}
+
+inline bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
 // A fresh folder under the system temporary directory, removed with everything in it.
 class TempDir {
  public:

@@ -32,20 +32,7 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
-template <class E, class F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    FAIL_CHECK("wrong exception type: " << std::string(e.what()));
-    return {};
-  }
-  FAIL_CHECK("nothing thrown");
-  return {};
-}
-
+using effinfer::test::error_message;
 TEST_CASE("check_output_path") {
   TempDir dir;
   const std::string existing = dir.file("exists.txt");

@@ -26,24 +26,8 @@ namespace fs = std::filesystem;
 
 using effinfer::test::TempDir;
 
-template <class E, class F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    FAIL_CHECK("wrong exception type: " << std::string(e.what()));
-    return {};
-  }
-  FAIL_CHECK("nothing thrown");
-  return {};
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
+using effinfer::test::error_message;
+using effinfer::test::contains;
 // Writes a dataset with the raw C API (no lib code involved).
 void raw_write(hid_t file, const char* name, hid_t file_type, hid_t mem_type,
                const std::vector<hsize_t>& shape, const void* data) {

@@ -26,24 +26,8 @@ using effinfer::test::TempDir;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-template <class E, class F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    FAIL_CHECK("wrong exception type: " << std::string(e.what()));
-    return {};
-  }
-  FAIL_CHECK("nothing thrown");
-  return {};
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
+using effinfer::test::error_message;
+using effinfer::test::contains;
 template <class T>
 std::string raw_bytes(const std::vector<T>& values) {
   std::string s(values.size() * sizeof(T), '\0');

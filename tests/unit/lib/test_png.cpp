@@ -23,24 +23,8 @@ namespace {
 
 using effinfer::test::TempDir;
 
-template <class E, class F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    FAIL_CHECK("wrong exception type: " << std::string(e.what()));
-    return {};
-  }
-  FAIL_CHECK("nothing thrown");
-  return {};
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
+using effinfer::test::error_message;
+using effinfer::test::contains;
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream s;
