@@ -326,28 +326,11 @@ int64_t H5File::read_attribute_int(const std::string& object, const std::string&
 
 std::string H5File::read_attribute_string(const std::string& object,
                                           const std::string& name) const {
-  if (!has_attribute(object, name))
-    throw DataError(where(object) + ": attribute '" + name + "' not found");
-  H5Id obj = open_object(object);
-  H5Id attr(H5Aopen(obj.get(), name.c_str(), H5P_DEFAULT));
-  H5Id type(H5Aget_type(attr.get()));
-  if (H5Tget_class(type.get()) != H5T_STRING)
-    throw DataError(where(object) + ": attribute '" + name + "': expected a string");
-  if (H5Tis_variable_str(type.get()) > 0) {
-    char* raw = nullptr;
-    H5Id mem(H5Tcopy(H5T_C_S1));
-    H5Tset_size(mem.get(), H5T_VARIABLE);
-    H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
-    if (H5Aread(attr.get(), mem.get(), &raw) < 0)
-      throw DataError(where(object) + ": attribute '" + name + "': read failed");
-    std::string value = raw ? raw : "";
-    H5free_memory(raw);
-    return value;
-  }
-  const size_t size = H5Tget_size(type.get());
-  std::string value(size, '\0');
-  H5Aread(attr.get(), type.get(), value.data());
-  return value.substr(0, value.find('\0'));
+  const auto values = read_attribute_strings(object, name);
+  if (values.size() != 1)
+    throw DataError(where(object) + ": attribute '" + name + "': expected one string, found " +
+                    std::to_string(values.size()));
+  return values[0];
 }
 
 std::vector<std::string> H5File::read_attribute_strings(const std::string& object,
@@ -361,8 +344,7 @@ std::vector<std::string> H5File::read_attribute_strings(const std::string& objec
   if (H5Tget_class(type.get()) != H5T_STRING)
     throw DataError(where(object) + ": attribute '" + name + "': expected strings");
   if (H5Sget_simple_extent_type(space.get()) == H5S_NULL) return {};
-  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
-  if (H5Sget_simple_extent_ndims(space.get()) == 0) return {read_attribute_string(object, name)};
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());  // 1 for a scalar
   std::vector<std::string> out(static_cast<size_t>(n));
   if (H5Tis_variable_str(type.get()) > 0) {
     std::vector<char*> raw(static_cast<size_t>(n), nullptr);

@@ -119,6 +119,20 @@ bool gtol_met(const Eigen::VectorXd& g, double f, double gtol, bool relative) {
   return g.size() == 0 || g.lpNorm<Eigen::Infinity>() <= gtol * s;
 }
 
+// The stop rules L-BFGS and GD share after an accepted step; sets r.stop_reason when one holds.
+template <class Options>
+bool converged_after_step(const Options& o, double f_old, OptimizeResult& r) {
+  if (gtol_met(r.grad, r.f, o.gtol, o.gtol_relative)) {
+    r.stop_reason = "gtol";
+    return true;
+  }
+  if (o.ftol_rel > 0.0 && f_old - r.f < o.ftol_rel * std::max(1.0, std::abs(f_old))) {
+    r.stop_reason = "tol_energy";
+    return true;
+  }
+  return false;
+}
+
 double first_step(const Eigen::VectorXd& g) {
   const double n1 = g.lpNorm<1>();
   return n1 > 0.0 ? std::min(1.0, 1.0 / n1) : 1.0;
@@ -191,14 +205,7 @@ OptimizeResult minimize_lbfgs(const Objective& obj, const Eigen::VectorXd& x0,
         rho.pop_front();
       }
     }
-    if (gtol_met(r.grad, r.f, o.gtol, o.gtol_relative)) {
-      r.stop_reason = "gtol";
-      break;
-    }
-    if (o.ftol_rel > 0.0 && f_old - r.f < o.ftol_rel * std::max(1.0, std::abs(f_old))) {
-      r.stop_reason = "tol_energy";
-      break;
-    }
+    if (converged_after_step(o, f_old, r)) break;
   }
   return r;
 }
@@ -240,14 +247,7 @@ OptimizeResult minimize_gd(const Objective& obj, const Eigen::VectorXd& x0, cons
     r.iterations = it;
     if (callback) callback(it, r.f, r.x);
     t *= 2.0;  // next first trial: 2x the accepted step
-    if (gtol_met(r.grad, r.f, o.gtol, o.gtol_relative)) {
-      r.stop_reason = "gtol";
-      break;
-    }
-    if (o.ftol_rel > 0.0 && f_old - r.f < o.ftol_rel * std::max(1.0, std::abs(f_old))) {
-      r.stop_reason = "tol_energy";
-      break;
-    }
+    if (converged_after_step(o, f_old, r)) break;
   }
   return r;
 }
