@@ -416,6 +416,11 @@ void H5File::write_int8(const std::string& dataset, const std::vector<int8_t>& v
   if (shape.empty()) shape = {values.size()};
   write_dataset(dataset, H5T_NATIVE_INT8, H5T_STD_I8LE, shape, values.data());
 }
+void H5File::write_uint8(const std::string& dataset, const std::vector<uint8_t>& values,
+                         std::vector<hsize_t> shape) {
+  if (shape.empty()) shape = {values.size()};
+  write_dataset(dataset, H5T_NATIVE_UINT8, H5T_STD_U8LE, shape, values.data());
+}
 void H5File::write_int32(const std::string& dataset, const std::vector<int32_t>& values,
                          std::vector<hsize_t> shape) {
   if (shape.empty()) shape = {values.size()};

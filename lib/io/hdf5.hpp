@@ -82,6 +82,8 @@ class H5File {
   void write_vector(const std::string& dataset, const Eigen::Ref<const Eigen::VectorXd>& v);
   void write_int8(const std::string& dataset, const std::vector<int8_t>& values,
                   std::vector<hsize_t> shape = {});
+  void write_uint8(const std::string& dataset, const std::vector<uint8_t>& values,
+                   std::vector<hsize_t> shape = {});
   void write_int32(const std::string& dataset, const std::vector<int32_t>& values,
                    std::vector<hsize_t> shape = {});
   void write_int64(const std::string& dataset, const std::vector<int64_t>& values,

@@ -33,12 +33,24 @@ struct FactorFamily {
   }
 };
 
+// Images of the image applications (spec 3.3 "/meta"): all H x W, row-major; empty when absent.
+struct ImageMeta {
+  int64_t height = 0, width = 0;  // /meta/shape
+  RowMatrixXd observed;           // denoise: noisy image in [0,1]; sfs: rendered shading
+  RowMatrixXd clean;              // denoise: clean image in [0,1]
+  RowMatrixXd shading;            // sfs: shading rendered from the true depth (= observed)
+  Eigen::Matrix<uint8_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> valid;  // sfs: 1 = valid
+  Eigen::VectorXd light;          // sfs: light (l1, l2, 1)
+  bool empty() const { return height == 0; }
+};
+
 struct Model {
   int64_t num_vars = 0;
   std::string app = "generic";  // generic | sfs | denoise | recon3d
   std::vector<FactorFamily> families;
   Eigen::VectorXd x0;     // empty = none
   Eigen::VectorXd truth;  // empty = none
+  ImageMeta meta;         // image applications only
 };
 
 }  // namespace effinfer::mrf

@@ -479,6 +479,69 @@ void validate_model(const Model& model, const std::string& source) {
   validate(model, c);
 }
 
+namespace {
+
+// /meta of the image applications (spec 3.3): shape i64[2] and H x W images, all optional.
+void read_meta(const io::H5File& file, ImageMeta& meta) {
+  if (!file.exists("/meta/shape")) return;
+  const auto shape = file.read_int_vector("/meta/shape");
+  if (shape.size() != 2 || shape[0] < 1 || shape[1] < 1)
+    throw DataError(file.path() + ":/meta/shape: expected 2 positive integers (H, W)");
+  meta.height = shape[0];
+  meta.width = shape[1];
+  auto image = [&](const std::string& name, RowMatrixXd& out) {
+    const std::string path = "/meta/" + name;
+    if (!file.exists(path)) return;
+    out = file.read_matrix(path);
+    if (out.rows() != meta.height || out.cols() != meta.width)
+      throw DataError(file.path() + ":" + path + ": expected shape (" +
+                      std::to_string(meta.height) + ", " + std::to_string(meta.width) +
+                      "), found (" + std::to_string(out.rows()) + ", " +
+                      std::to_string(out.cols()) + ")");
+    if (!out.allFinite())
+      throw DataError(file.path() + ":" + path + ": expected finite values, found NaN/Inf");
+  };
+  image("observed", meta.observed);
+  image("clean", meta.clean);
+  image("shading", meta.shading);
+  if (file.exists("/meta/valid")) {
+    RowMatrixXd valid;
+    image("valid", valid);
+    meta.valid = (valid.array() != 0).cast<uint8_t>();
+  }
+  if (file.exists("/meta/light")) {
+    meta.light = file.read_vector("/meta/light");
+    if (meta.light.size() != 3 || !meta.light.allFinite())
+      throw DataError(file.path() + ":/meta/light: expected 3 finite values");
+  }
+}
+
+void write_meta(io::H5File& file, const ImageMeta& meta) {
+  if (meta.empty()) return;
+  file.create_group("/meta");
+  file.write_int64("/meta/shape", {meta.height, meta.width});
+  auto image = [&](const std::string& name, const RowMatrixXd& m, const char* units) {
+    if (m.size() == 0) return;
+    file.write_matrix("/meta/" + name, m);
+    file.set_units("/meta/" + name, units);
+  };
+  image("observed", meta.observed, "intensity in [0,1]");
+  image("clean", meta.clean, "intensity in [0,1]");
+  image("shading", meta.shading, "intensity in [0,1]");
+  if (meta.valid.size() > 0) {
+    file.write_uint8("/meta/valid", std::vector<uint8_t>(meta.valid.data(),
+                                                         meta.valid.data() + meta.valid.size()),
+                     {static_cast<hsize_t>(meta.height), static_cast<hsize_t>(meta.width)});
+    file.set_units("/meta/valid", "1 = valid pixel");
+  }
+  if (meta.light.size() > 0) {
+    file.write_vector("/meta/light", meta.light);
+    file.set_units("/meta/light", "direction (l1, l2, 1)");
+  }
+}
+
+}  // namespace
+
 Model read_model(const io::H5File& file) {
   const std::string root = file.path() + ":/";
   const auto accepted = accepted_model_schemas();
@@ -504,6 +567,7 @@ Model read_model(const io::H5File& file) {
     model.truth = read_model_vector(file, "/truth/x");
     check_vector(model.truth, model.num_vars, file.path() + ":/truth/x");
   }
+  if (file.is_group("/meta")) read_meta(file, model.meta);
   if (!file.is_group("/factors"))
     throw DataError(file.path() + ":/factors: missing group /factors, expected one group per " +
                     "factor family");
@@ -599,6 +663,7 @@ void write_model(io::H5File& file, const Model& model) {
   file.set_attribute("/", "app", model.app);
   if (model.x0.size() > 0) file.write_vector("/x0", model.x0);
   if (model.truth.size() > 0) file.write_vector("/truth/x", model.truth);
+  write_meta(file, model.meta);
   file.create_group("/factors");
   for (const auto& f : model.families) {
     const std::string base = "/factors/" + f.name;
