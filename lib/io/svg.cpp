@@ -122,6 +122,10 @@ std::string LinePlot::render() const {
     for (double v : b.upper) grow(v, ymin, ymax);
   }
   for (const auto& h : hlines_) grow(h.y, ymin, ymax);
+  for (const auto& g : segments_) {
+    grow(g[0], xmin, xmax), grow(g[2], xmin, xmax);
+    grow(g[1], ymin, ymax), grow(g[3], ymin, ymax);
+  }
   if (!std::isfinite(xmin)) xmin = 0, xmax = 1;
   if (!std::isfinite(ymin)) ymin = 0, ymax = 1;
   if (xmax <= xmin) xmax = xmin + 1;
@@ -178,6 +182,10 @@ std::string LinePlot::render() const {
     s += "<line x1=\"" + fmt(kMarginLeft) + "\" y1=\"" + fmt(sy(h.y)) + "\" x2=\"" +
          fmt(kMarginLeft + pw) + "\" y2=\"" + fmt(sy(h.y)) +
          "\" stroke=\"black\" stroke-width=\"0.8\" stroke-dasharray=\"" + h.dash + "\"/>\n";
+  for (const auto& g : segments_)
+    s += "<line class=\"reference\" x1=\"" + fmt(sx(g[0])) + "\" y1=\"" + fmt(sy(g[1])) +
+         "\" x2=\"" + fmt(sx(g[2])) + "\" y2=\"" + fmt(sy(g[3])) +
+         "\" stroke=\"#888888\" stroke-width=\"0.8\" stroke-dasharray=\"4,3\"/>\n";
   // Bands under lines.
   for (const auto& b : bands_) {
     std::vector<double> x, lo, hi;
@@ -189,6 +197,13 @@ std::string LinePlot::render() const {
          "\" fill-opacity=\"" + fmt(b.opacity) + "\" stroke=\"none\"/>\n";
   }
   for (const auto& l : lines_) {
+    if (l.markers) {
+      for (size_t i = 0; i < std::min(l.x.size(), l.y.size()); ++i)
+        if (std::isfinite(l.x[i]) && std::isfinite(l.y[i]))
+          s += "<circle class=\"marker\" cx=\"" + fmt(sx(l.x[i])) + "\" cy=\"" + fmt(sy(l.y[i])) +
+               "\" r=\"2.5\" fill=\"" + l.color + "\" fill-opacity=\"0.7\"/>\n";
+      continue;
+    }
     std::vector<double> x, y;
     decimate_line(l.x, l.y, buckets, x, y);
     std::string points;
@@ -207,6 +222,23 @@ std::string LinePlot::render() const {
     s += "<line x1=\"" + fmt(x) + "\" y1=\"" + fmt(y) + "\" x2=\"" + fmt(x + 20) + "\" y2=\"" +
          fmt(y) + "\" stroke=\"" + l.color + "\" stroke-width=\"2\"/><text x=\"" + fmt(x + 25) +
          "\" y=\"" + fmt(y + 4) + "\">" + escape(l.label) + "</text>\n";
+  }
+  s += "</svg>\n";
+  return s;
+}
+
+std::string side_by_side(const std::vector<std::string>& svgs, int panel_width, int height) {
+  const int width = panel_width * static_cast<int>(svgs.size());
+  std::string s = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  s += "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"" +
+       std::to_string(width) + "\" height=\"" + std::to_string(height) + "\" viewBox=\"0 0 " +
+       std::to_string(width) + " " + std::to_string(height) + "\">\n";
+  for (size_t i = 0; i < svgs.size(); ++i) {
+    std::string panel = svgs[i];
+    if (panel.rfind("<?xml", 0) == 0) panel.erase(0, panel.find('\n') + 1);
+    // The nested <svg> element is placed by its x attribute.
+    panel.insert(4, " x=\"" + std::to_string(panel_width * static_cast<int>(i)) + "\"");
+    s += panel;
   }
   s += "</svg>\n";
   return s;

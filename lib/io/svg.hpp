@@ -2,6 +2,7 @@
 // a legend. Long series are decimated per pixel column (min/max), so a million points stay small.
 #pragma once
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@ struct PlotLine {
   double width = 1.5;
   std::string dash;  // SVG stroke-dasharray, empty = solid
   bool in_legend = true;
+  bool markers = false;  // draw each point as a circle (a scatter) instead of a polyline
 };
 
 struct PlotBand {
@@ -31,6 +33,10 @@ class LinePlot {
   void add_band(PlotBand band) { bands_.push_back(std::move(band)); }
   void add_hline(double y, std::string dash = "4,3") { hlines_.push_back({y, std::move(dash)}); }
   void add_vline(double x) { vlines_.push_back(x); }
+  // A dashed reference segment in data coordinates (e.g. the diagonal y = x of a scatter).
+  void add_segment(double x1, double y1, double x2, double y2) {
+    segments_.push_back({x1, y1, x2, y2});
+  }
   std::string render() const;
 
  private:
@@ -44,7 +50,11 @@ class LinePlot {
   std::vector<PlotBand> bands_;
   std::vector<HLine> hlines_;
   std::vector<double> vlines_;
+  std::vector<std::array<double, 4>> segments_;
 };
+
+// Places rendered plots side by side in one SVG document (each keeps its own coordinates).
+std::string side_by_side(const std::vector<std::string>& svgs, int panel_width, int height);
 
 // "Nice" tick positions covering [lo, hi] (about `target` of them).
 std::vector<double> nice_ticks(double lo, double hi, int target = 6);

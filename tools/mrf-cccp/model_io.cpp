@@ -489,11 +489,14 @@ void read_meta(const io::H5File& file, ImageMeta& meta) {
     throw DataError(file.path() + ":/meta/shape: expected 2 positive integers (H, W)");
   meta.height = shape[0];
   meta.width = shape[1];
+  // Per-pixel images are H x W; SFS shading is per triangle, (H-1) x (W-1).
   auto image = [&](const std::string& name, RowMatrixXd& out) {
     const std::string path = "/meta/" + name;
     if (!file.exists(path)) return;
     out = file.read_matrix(path);
-    if (out.rows() != meta.height || out.cols() != meta.width)
+    const bool per_pixel = out.rows() == meta.height && out.cols() == meta.width;
+    const bool per_triangle = out.rows() == meta.height - 1 && out.cols() == meta.width - 1;
+    if (!per_pixel && !(per_triangle && name != "clean" && name != "valid"))
       throw DataError(file.path() + ":" + path + ": expected shape (" +
                       std::to_string(meta.height) + ", " + std::to_string(meta.width) +
                       "), found (" + std::to_string(out.rows()) + ", " +
@@ -531,7 +534,7 @@ void write_meta(io::H5File& file, const ImageMeta& meta) {
   if (meta.valid.size() > 0) {
     file.write_uint8("/meta/valid", std::vector<uint8_t>(meta.valid.data(),
                                                          meta.valid.data() + meta.valid.size()),
-                     {static_cast<hsize_t>(meta.height), static_cast<hsize_t>(meta.width)});
+                     {static_cast<hsize_t>(meta.valid.rows()), static_cast<hsize_t>(meta.valid.cols())});
     file.set_units("/meta/valid", "1 = valid pixel");
   }
   if (meta.light.size() > 0) {

@@ -66,18 +66,6 @@ void for_each_unit(int units, int threads, Work work) {
 }
 
 // Writes the command's HDF5 output atomically: provenance first, then `body`, then the rename.
-template <class Body>
-void write_output(RunContext& ctx, const char* schema, Body body) {
-  io::AtomicOutput out(ctx.options.output, ctx.options.force);
-  {
-    io::H5File f = io::H5File::create(out.temp_path());
-    io::write_provenance(f, ctx, schema);
-    body(f);
-    f.close();
-  }
-  out.commit();
-  ctx.output = ctx.options.output;
-}
 
 std::vector<Subject> load_shard(RunContext& ctx, const Settings& settings) {
   const auto refs = list_subjects(ctx.options.inputs, settings.subjects);
@@ -257,7 +245,7 @@ void run_fit(RunContext& ctx, const CommandFlags& flags) {
   });
   progress.finish();
 
-  write_output(ctx, kSchema, [&](io::H5File& f) {
+  io::write_hdf5_output(ctx, kSchema, [&](io::H5File& f) {
     f.create_group("/results");
     for (size_t i = 0; i < subjects.size(); ++i)
       write_fit(f, ctx, subjects[i], settings, outcomes[i]);
@@ -362,7 +350,7 @@ void run_xval(RunContext& ctx, const CommandFlags& flags) {
   });
   progress.finish();
 
-  write_output(ctx, kSchema, [&](io::H5File& f) {
+  io::write_hdf5_output(ctx, kSchema, [&](io::H5File& f) {
     f.create_group("/results");
     for (size_t i = 0; i < subjects.size(); ++i) {
       const auto& s = subjects[i];
@@ -438,7 +426,7 @@ void run_evidence(RunContext& ctx, const CommandFlags& flags) {
 
   Json list = Json(Json::Array{});
   int n_not_converged = 0;
-  write_output(ctx, kSchema, [&](io::H5File& f) {
+  io::write_hdf5_output(ctx, kSchema, [&](io::H5File& f) {
     f.create_group("/results");
     for (size_t i = 0; i < subjects.size(); ++i) {
       const auto& s = subjects[i];
@@ -534,7 +522,7 @@ void run_simulate(RunContext& ctx) {
   io::check_output_path(ctx.options.output, ctx.options.force);
   const Simulation sim = simulate(o);
 
-  write_output(ctx, kInputSchema, [&](io::H5File& f) {
+  io::write_hdf5_output(ctx, kInputSchema, [&](io::H5File& f) {
     std::vector<int8_t> y(sim.y_all.cols());
     for (Eigen::Index t = 0; t < sim.y_all.cols(); ++t) y[t] = sim.y_all(0, t);
     f.write_int8("/y", y);
@@ -621,7 +609,7 @@ void run_merge(RunContext& ctx) {
       members.emplace_back(static_cast<int>(files.size()) - 1, id);
     }
   }
-  write_output(ctx, kSchema, [&](io::H5File& f) {
+  io::write_hdf5_output(ctx, kSchema, [&](io::H5File& f) {
     f.set_attribute("/provenance", "merged_cmd", cmd);
     f.set_attribute("/provenance", "merged_config_sha256", sha);
     f.set_attribute("/provenance", "merged_inputs", ctx.options.inputs);
