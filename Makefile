@@ -9,9 +9,10 @@ OUT ?= out
 
 # Debian packages the build, the tests and the demo need.
 DEB_PACKAGES := cmake make g++ pkg-config libcli11-dev libeigen3-dev libopenblas-dev libhdf5-dev \
-  libyaml-cpp-dev doctest-dev zlib1g-dev libpng-dev hdf5-tools libxml2-utils groff-base jq
+  libyaml-cpp-dev doctest-dev zlib1g-dev libpng-dev hdf5-tools libxml2-utils groff-base jq \
+  python3-skimage coinor-csdp
 
-.PHONY: all deps configure build test demo bench man install clean
+.PHONY: all deps configure build test demo demo-mrf bench man install clean
 
 all: build
 
@@ -47,6 +48,20 @@ demo: build
 	$(BIN)/psytrack-fit xval -i data/psytrack/rat_W053.h5 -c configs/psytrack-fit/rat_tutorial_xval.yaml -o $(OUT)/rat_tutorial_xval.h5 --force
 	@echo "demo: results in $(OUT)/: rat_tutorial.h5 rat_sessions.h5 rat_tutorial_xval.h5;" \
 	  "pictures: $(OUT)/rat_tutorial.svg $(OUT)/rat_sessions.svg"
+	$(MAKE) --no-print-directory demo-mrf
+
+# mrf-cccp on its three applications: a generated 3x3 reconstruction set, shape from shading on
+# the scikit-image motorcycle disparity, and denoising of scikit-image's camera.png (CCCP against
+# L-BFGS, GD and ADMM on the same energy, with energy-time plots and images).
+demo-mrf: build
+	@mkdir -p $(OUT)/mrf
+	$(BIN)/mrf-cccp gen recon3d --seed 1 -o $(OUT)/mrf/recon3d_set.h5 --force -q
+	$(BIN)/mrf-cccp infer -i $(OUT)/mrf/recon3d_set.h5 --methods cccp,lbfgs,gd,admm --plot $(OUT)/mrf/recon3d.svg -o $(OUT)/mrf/recon3d_result.h5 --force
+	$(BIN)/mrf-cccp gen sfs --seed 1 -o $(OUT)/mrf/sfs_motorcycle.h5 --force -q
+	$(BIN)/mrf-cccp infer -i $(OUT)/mrf/sfs_motorcycle.h5 --plot $(OUT)/mrf/sfs.svg --png-prefix $(OUT)/mrf/sfs -o $(OUT)/mrf/sfs_result.h5 --force
+	$(BIN)/mrf-cccp gen denoise --seed 1 -o $(OUT)/mrf/denoise_camera.h5 --force -q
+	$(BIN)/mrf-cccp infer -i $(OUT)/mrf/denoise_camera.h5 --plot $(OUT)/mrf/denoise.svg --png-prefix $(OUT)/mrf/denoise -o $(OUT)/mrf/denoise_result.h5 --force
+	@echo "demo-mrf: results, SVG plots and PNG images in $(OUT)/mrf/"
 
 bench: deps
 	cmake -S . -B $(BUILD)-bench -DCMAKE_BUILD_TYPE=Release -DEFFINFER_MARCH=native $(CMAKE_FLAGS)

@@ -144,8 +144,10 @@ void Energy::run_chunks(EnergyPart part, const Eigen::Ref<const Eigen::VectorXd>
   const int nt = threads_ > 0 ? threads_ : omp_get_max_threads();
 #pragma omp parallel num_threads(nt) if (nt > 1 && nc > 1)
   {
-    RowMatrixXd X, U, G, GX;
-    Eigen::VectorXd values;
+    // Per-thread scratch kept across calls: small models are evaluated thousands of times per
+    // second, where allocations would dominate.
+    static thread_local RowMatrixXd X, U, G;
+    static thread_local Eigen::VectorXd values;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t c = 0; c < nc; ++c) {
       const Chunk& ch = chunks_[c];

@@ -323,7 +323,83 @@ BatchEvaluator::BatchEvaluator(const ExponentTable& exponents)
     : m_(static_cast<int>(exponents.cols())),
       M_(static_cast<int>(exponents.rows())),
       max_exp_(max_exponent(exponents)),
-      exps_(exponents) {}
+      exps_(exponents) {
+  const int stride = max_exp_ + 2;
+  value_slot_.resize(static_cast<size_t>(M_) * m_);
+  exponent_.resize(value_slot_.size());
+  for (int r = 0; r < M_; ++r)
+    for (int i = 0; i < m_; ++i) {
+      value_slot_[static_cast<size_t>(r) * m_ + i] = i * stride + 1 + exps_(r, i);
+      exponent_[static_cast<size_t>(r) * m_ + i] = exps_(r, i);
+    }
+}
+
+// The hot loop of every energy evaluation: kM > 0 fixes the local dimension at compile time
+// (m = 1..4 cover every application), kM = 0 is the general case. Per factor: one power table,
+// then per term the value c u^a and the partial derivatives c a_i u^(a - e_i).
+template <int kM>
+void BatchEvaluator::evaluate_fixed(const Eigen::Ref<const RowMatrixXd>& coeffs,
+                                    const Eigen::Ref<const RowMatrixXd>& u,
+                                    Eigen::Ref<Eigen::VectorXd> values, RowMatrixXd* grads) const {
+  const int m = kM > 0 ? kM : m_;
+  const int stride = max_exp_ + 2;
+  const Eigen::Index F = u.rows();
+  constexpr int kStackPowers = 64;
+  double stack_pw[kStackPowers], stack_g[8];
+  std::vector<double> heap_pw, heap_g;
+  double* pw = stack_pw;
+  double* g = stack_g;
+  if (m * stride > kStackPowers) {
+    heap_pw.resize(static_cast<size_t>(m * stride));
+    pw = heap_pw.data();
+  }
+  if (m > 8) {
+    heap_g.resize(static_cast<size_t>(m));
+    g = heap_g.data();
+  }
+  const int* slot = value_slot_.data();
+  const double* ex = exponent_.data();
+  const bool shared = coeffs.rows() == 1;
+  for (Eigen::Index f = 0; f < F; ++f) {
+    for (int i = 0; i < m; ++i) {
+      double* p = pw + i * stride;
+      p[0] = 0.0;
+      double v = 1.0;
+      const double x = u(f, i);
+      for (int e = 1; e < stride; ++e) {
+        p[e] = v;
+        v *= x;
+      }
+    }
+    const double* c = coeffs.data() + (shared ? 0 : f) * coeffs.outerStride();
+    double s = 0.0;
+    if (!grads) {
+      for (int r = 0; r < M_; ++r) {
+        double t = c[r];
+        for (int i = 0; i < m; ++i) t *= pw[slot[r * m + i]];
+        s += t;
+      }
+      values[f] = s;
+      continue;
+    }
+    for (int i = 0; i < m; ++i) g[i] = 0.0;
+    for (int r = 0; r < M_; ++r) {
+      const int* sl = slot + r * m;
+      const double* er = ex + r * m;
+      double t = c[r];
+      for (int i = 0; i < m; ++i) t *= pw[sl[i]];
+      s += t;
+      for (int i = 0; i < m; ++i) {
+        double d = c[r] * er[i] * pw[sl[i] - 1];
+        for (int j = 0; j < m; ++j)
+          if (j != i) d *= pw[sl[j]];
+        g[i] += d;
+      }
+    }
+    values[f] = s;
+    for (int i = 0; i < m; ++i) (*grads)(f, i) = g[i];
+  }
+}
 
 void BatchEvaluator::evaluate(const Eigen::Ref<const RowMatrixXd>& coeffs,
                               const Eigen::Ref<const RowMatrixXd>& u,
@@ -332,38 +408,13 @@ void BatchEvaluator::evaluate(const Eigen::Ref<const RowMatrixXd>& coeffs,
   if (u.cols() != m_ || coeffs.cols() != M_ || (coeffs.rows() != F && coeffs.rows() != 1) ||
       values.size() != F)
     throw DataError("batch evaluation: shapes do not match the exponent table");
-  if (grads) grads->resize(F, m_);
-  const int P = max_exp_ + 1;
-  std::vector<double> pw(static_cast<size_t>(m_ * P));
-  std::vector<double> g(static_cast<size_t>(m_));
-  for (Eigen::Index f = 0; f < F; ++f) {
-    for (int i = 0; i < m_; ++i) {
-      double v = 1.0;
-      for (int e = 0; e < P; ++e) {
-        pw[i * P + e] = v;
-        v *= u(f, i);
-      }
-    }
-    const double* c = coeffs.data() + (coeffs.rows() == 1 ? 0 : f) * coeffs.outerStride();
-    double s = 0.0;
-    std::fill(g.begin(), g.end(), 0.0);
-    for (int r = 0; r < M_; ++r) {
-      const int* e = &exps_(r, 0);
-      double t = c[r];
-      for (int i = 0; i < m_; ++i) t *= pw[i * P + e[i]];
-      s += t;
-      if (grads && c[r] != 0.0) {
-        for (int i = 0; i < m_; ++i) {
-          if (e[i] == 0) continue;
-          double d = c[r] * e[i];
-          for (int j = 0; j < m_; ++j) d *= pw[j * P + e[j] - (j == i ? 1 : 0)];
-          g[i] += d;
-        }
-      }
-    }
-    values[f] = s;
-    if (grads)
-      for (int i = 0; i < m_; ++i) (*grads)(f, i) = g[i];
+  if (grads && (grads->rows() != F || grads->cols() != m_)) grads->resize(F, m_);
+  switch (m_) {
+    case 1: return evaluate_fixed<1>(coeffs, u, values, grads);
+    case 2: return evaluate_fixed<2>(coeffs, u, values, grads);
+    case 3: return evaluate_fixed<3>(coeffs, u, values, grads);
+    case 4: return evaluate_fixed<4>(coeffs, u, values, grads);
+    default: return evaluate_fixed<0>(coeffs, u, values, grads);
   }
 }
 

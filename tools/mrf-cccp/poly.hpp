@@ -111,8 +111,17 @@ class BatchEvaluator {
   int num_terms() const { return M_; }
 
  private:
+  template <int kM>
+  void evaluate_fixed(const Eigen::Ref<const RowMatrixXd>& coeffs,
+                      const Eigen::Ref<const RowMatrixXd>& u, Eigen::Ref<Eigen::VectorXd> values,
+                      RowMatrixXd* grads) const;
+
   int m_ = 0, M_ = 0, max_exp_ = 0;
   ExponentTable exps_;
+  // Power-table layout per local variable i: slot i*(P+1) holds 0 and slot i*(P+1) + 1 + e holds
+  // u_i^e, so the derivative factor u_i^(e-1) of a term with e = 0 reads the 0 (no branches).
+  std::vector<int> value_slot_;  // [M*m]: i*(P+1) + 1 + e_i
+  std::vector<double> exponent_;  // [M*m]: e_i as a double
 };
 
 }  // namespace effinfer::mrf
