@@ -4,10 +4,12 @@
 // NPZ is absent), the exact split of spec 2.3 from decompose_family, gradients of E, E_vex and
 // E_cave, and CCCP on peaks and on the motorcycle.
 #include <doctest/doctest.h>
+#include <zlib.h>
 
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -68,6 +70,61 @@ void check_counts(int ds, int H, int W, int invalid, int kept) {
   CHECK(m.meta.shading.cols() == W - 1);
 }
 
+// A .npy file (format 1.0) with the given descr and shape header and raw little-endian payload.
+std::string npy_bytes(const std::string& descr, const std::string& shape, const std::string& data) {
+  std::string header =
+      "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::string out = "\x93NUMPY";
+  out += '\x01';
+  out += '\x00';
+  out += static_cast<char>(header.size() & 0xff);
+  out += static_cast<char>(header.size() >> 8);
+  return out + header + data;
+}
+
+void put16(std::string& s, uint32_t v) {
+  for (int k = 0; k < 2; ++k) s += static_cast<char>((v >> (8 * k)) & 0xff);
+}
+void put32(std::string& s, uint32_t v) {
+  for (int k = 0; k < 4; ++k) s += static_cast<char>((v >> (8 * k)) & 0xff);
+}
+
+// A ZIP archive with one stored (uncompressed) member, written by hand (PKWARE APPNOTE 4.3.7,
+// 4.3.12, 4.3.16) so the reader's dtype / rank checks can be driven without numpy.
+void write_stored_zip(const std::string& path, const std::string& name, const std::string& data) {
+  const auto crc =
+      static_cast<uint32_t>(crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(data.data()),
+                                  static_cast<uInt>(data.size())));
+  const auto size = static_cast<uint32_t>(data.size());
+  std::string local, central, end;
+  put32(local, 0x04034b50);
+  for (uint32_t v : {20u, 0u, 0u, 0u, 0u}) put16(local, v);  // version, flags, method, time, date
+  put32(local, crc);
+  put32(local, size);
+  put32(local, size);
+  put16(local, static_cast<uint32_t>(name.size()));
+  put16(local, 0);
+  local += name + data;
+  put32(central, 0x02014b50);
+  for (uint32_t v : {20u, 20u, 0u, 0u, 0u, 0u}) put16(central, v);
+  put32(central, crc);
+  put32(central, size);
+  put32(central, size);
+  put16(central, static_cast<uint32_t>(name.size()));
+  for (uint32_t v : {0u, 0u, 0u, 0u}) put16(central, v);  // extra, comment, disk, internal attrs
+  put32(central, 0);                                      // external attrs
+  put32(central, 0);                                      // local header offset
+  central += name;
+  put32(end, 0x06054b50);
+  for (uint32_t v : {0u, 0u, 1u, 1u}) put16(end, v);
+  put32(end, static_cast<uint32_t>(central.size()));
+  put32(end, static_cast<uint32_t>(local.size()));
+  put16(end, 0);
+  std::ofstream(path, std::ios::binary) << local << central << end;
+}
+
 struct RunSummary {
   double e0, e1, rmse0, rmse1;
   bool monotone;
@@ -82,6 +139,13 @@ RunSummary run_cccp_on(const mrf::Model& m, const std::string& label) {
   bool monotone = true;
   for (size_t t = 1; t < r.trace_energy.size(); ++t)
     monotone = monotone && r.trace_energy[t] <= r.trace_energy[t - 1] * (1 + 1e-12) + 1e-300;
+  // First outer steps at which E has fallen 1e3x and 1e4x (-1: never).
+  int cross3 = -1, cross4 = -1;
+  for (size_t t = 0; t < r.trace_energy.size(); ++t) {
+    if (cross3 < 0 && r.energy_init >= 1e3 * r.trace_energy[t]) cross3 = static_cast<int>(t);
+    if (cross4 < 0 && r.energy_init >= 1e4 * r.trace_energy[t]) cross4 = static_cast<int>(t);
+  }
+  MESSAGE(label << ": E fell 1e3x at outer step " << cross3 << ", 1e4x at " << cross4);
   RunSummary s{r.energy_init, r.energy_final, mrf::sfs_depth_rmse(m, m.x0),
                mrf::sfs_depth_rmse(m, r.x), monotone && r.monotone};
   MESSAGE(label << ": factors " << energy.num_factors() << ", decomposition " << t_dec
@@ -268,6 +332,34 @@ TEST_CASE("sfs motorcycle: missing NPZ is an input error with the install hint")
   const std::string msg = error_message<effinfer::InputError>([&] { mrf::make_sfs_model(o, 1); });
   CHECK(contains(msg, "/nonexistent/motorcycle_disp.npz"));
   CHECK(contains(msg, "install python3-skimage"));
+}
+
+TEST_CASE("sfs motorcycle: an NPZ member of the wrong dtype or rank is a data error") {
+  effinfer::test::TempDir dir;
+  const std::string ints(4 * 6, '\0'), floats(8 * 6, '\0');
+  const std::string bad_dtype = dir.file("int.npz"), bad_rank = dir.file("rank.npz");
+  write_stored_zip(bad_dtype, "arr_0.npy", npy_bytes("<i4", "(2, 3)", ints));
+  write_stored_zip(bad_rank, "arr_0.npy", npy_bytes("<f8", "(6,)", floats));
+  std::string msg = error_message<effinfer::DataError>(
+      [&] { mrf::motorcycle_height_field(bad_dtype, 1, 1.0, nullptr); });
+  CHECK(contains(msg, "int.npz"));
+  CHECK(contains(msg, "<i4"));
+  msg = error_message<effinfer::DataError>(
+      [&] { mrf::motorcycle_height_field(bad_rank, 1, 1.0, nullptr); });
+  CHECK(contains(msg, "rank.npz"));
+  // The same writer with a valid 2 x 3 <f8 member reads back (the writer itself is sound): one
+  // block per value at downsample 1, +inf -> invalid and filled from the nearest valid block.
+  std::string vals;
+  for (double v : {1.0, 2.0, 3.0, HUGE_VAL, 5.0, 6.0})
+    vals.append(reinterpret_cast<const char*>(&v), sizeof v);
+  const std::string good = dir.file("good.npz");
+  write_stored_zip(good, "arr_0.npy", npy_bytes("<f8", "(2, 3)", vals));
+  mrf::MaskMatrix valid;
+  const mrf::RowMatrixXd z = mrf::motorcycle_height_field(good, 1, 1.0, &valid);
+  CHECK(valid(1, 0) == 0);
+  CHECK(z(1, 0) == 1.0);  // (0,0) and (1,1) tie at distance 1: lower linear index
+  CHECK(z(1, 2) == 6.0);
+  CHECK(z(0, 1) == 2.0);
 }
 
 TEST_CASE("sfs motorcycle: grid counts of spec 4 and block means against numpy") {
