@@ -173,7 +173,8 @@ void solve_slave(const SlaveFamily& s, int r, const double* coeff, double rho, i
       tau = std::max(2 * tau, beta);
     }
     if (!factored) return;
-    w.d = -w.llt.solve(w.grad);
+    w.d = w.llt.solve(w.grad);  // in place, no temporary
+    w.d = -w.d;
     const double slope = w.grad.dot(w.d);  // < 0: descent direction
     if (!(slope < 0.0)) return;
     if (-0.5 * slope <= kResolvable * std::max(1.0, std::abs(phi))) {
