@@ -61,8 +61,7 @@ Eigen::VectorXd fit_default_prior_poly() {
   return poly;
 }
 
-DenoiseOptions default_denoise_options() {
-  DenoiseOptions o;
+std::vector<DenoisePrior> default_denoise_prior() {
   // The literal of spec 3.4 (rounded fit_default_prior_poly(); the test checks they agree).
   Eigen::VectorXd poly(7);
   poly << 0, 0, 8.26888935, 0, -11.3881391, 0, 5.86945817;
@@ -73,9 +72,10 @@ DenoiseOptions default_denoise_options() {
   vertical.kernel << 1, -1;
   horizontal.weight = vertical.weight = 4.0;
   horizontal.poly = vertical.poly = poly;
-  o.prior = {horizontal, vertical};
-  return o;
+  return {horizontal, vertical};
 }
+
+DenoiseOptions default_denoise_options() { return DenoiseOptions{}; }
 
 void validate_denoise_options(const DenoiseOptions& o) {
   if (o.image.empty())

@@ -33,14 +33,18 @@ struct DenoisePrior {
   Eigen::VectorXd poly;  // phi in ascending powers: poly[j] multiplies z^j
 };
 
+// The spec 3.4 default prior: kernels [1, -1] and [1; -1], w = 4, phi = the literal fit of spec
+// 2.6(c) (rounded fit_default_prior_poly()).
+std::vector<DenoisePrior> default_denoise_prior();
+
 struct DenoiseOptions {
   std::string image = kDenoiseDefaultImage;
   std::vector<int> crop;      // empty (whole image) or {row, col, h, w}
   double noise_sigma = 25.0;  // on the 0..255 scale
-  std::vector<DenoisePrior> prior;
+  std::vector<DenoisePrior> prior = default_denoise_prior();
 };
 
-// The spec 3.4 defaults: kernels [1, -1] and [1; -1], w = 4, phi = the literal fit of spec 2.6(c).
+// The spec 3.4 `denoise` defaults (equal to DenoiseOptions{}).
 DenoiseOptions default_denoise_options();
 
 // Checks the options that need no image (ConfigError, exit 78, naming the key): noise_sigma finite

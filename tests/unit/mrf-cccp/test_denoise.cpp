@@ -106,6 +106,10 @@ TEST_CASE("denoise default prior poly is the least-squares fit of spec 2.6(c) (c
   CHECK(o.crop.empty());
   CHECK(o.image == "/usr/lib/python3/dist-packages/skimage/data/camera.png");
   CHECK_NOTHROW(mrf::validate_denoise_options(o));
+  const mrf::DenoiseOptions plain;
+  REQUIRE(plain.prior.size() == 2);
+  CHECK(plain.prior[1].kernel == o.prior[1].kernel);
+  CHECK(plain.prior[1].poly == o.prior[1].poly);
 }
 
 TEST_CASE("denoise default phi is >= 0 and increasing in |z|") {
