@@ -4,9 +4,12 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <utility>
+
+#include <Eigen/LU>
 
 #include "core/error.hpp"
 
@@ -254,6 +257,56 @@ Recon3dSet read_recon3d_text(const std::string& pts_path, const std::string& tri
   for (const std::string& p : instance_paths) {
     set.instances.push_back(read_instance_text(p, set.mesh.num_vertices()));
     set.sources.push_back(p);
+  }
+  return set;
+}
+
+Eigen::Matrix<double, 3, 4> read_camera_ext_text(const std::string& path) {
+  const std::vector<double> v = read_numbers(path);
+  if (v.size() != 12)
+    throw DataError(path + ": expected 12 numbers (3 x 4 extrinsics [R | t]), found " +
+                    std::to_string(v.size()));
+  Eigen::Matrix<double, 3, 4> ext;
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 4; ++c) ext(r, c) = v[4 * r + c];
+  return ext;
+}
+
+Recon3dSet import_recon3d_text(const std::string& pts_path, const std::string& tri_path,
+                               const std::string& intr_path,
+                               const std::vector<std::string>& model_paths,
+                               const std::string& ext_path, const std::string& source,
+                               double noise_px) {
+  if (model_paths.empty()) throw DataError("import: expected at least one model file, found none");
+  Recon3dSet set = read_recon3d_text(pts_path, tri_path, intr_path, model_paths);
+  if (!set.K.allFinite() || set.K.determinant() == 0)
+    throw DataError(intr_path + ": expected an invertible 3 x 3 camera matrix");
+  if (!ext_path.empty()) {
+    set.ext = read_camera_ext_text(ext_path);
+    set.has_ext = true;
+  }
+  if (source.empty()) {
+    const auto folder = std::filesystem::path(model_paths.front()).parent_path().filename();
+    set.source = "shenlongwang/polynomial " + folder.string();
+  } else {
+    set.source = source;
+  }
+  set.noise_px = noise_px;
+  const int V = set.mesh.num_vertices();
+  set.ids.resize(set.instances.size());
+  set.image_points.reserve(set.instances.size());
+  for (size_t b = 0; b < set.instances.size(); ++b) {
+    set.ids[b] = static_cast<int64_t>(b);
+    // The image point of a line of sight q is pi(K q) (q = K^-1 (u, 1) up to scale).
+    RowMatrixXd u(V, 2);
+    for (int v = 0; v < V; ++v) {
+      const Eigen::Vector3d p = set.K * set.instances[b].lines_of_sight.row(v).transpose();
+      if (p.z() == 0)
+        throw DataError(model_paths[b] + ": line of sight of vertex " + std::to_string(v) +
+                        " is parallel to the image plane (K q has z = 0)");
+      u.row(v) << p.x() / p.z(), p.y() / p.z();
+    }
+    set.image_points.push_back(std::move(u));
   }
   return set;
 }

@@ -11,6 +11,9 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <cstdint>
+#include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -40,12 +43,28 @@ struct Recon3dInstance {
   RowMatrixXd points_gt;
 };
 
+// The authors' logged values of one method over the instances of a set (spec 3.3
+// /reference/<method>/...; each vector empty when absent, else one value per instance).
+struct Recon3dReference {
+  Eigen::VectorXd energy;        // same normalisation as recon3d_model
+  Eigen::VectorXd vertex_error;  // mm
+  Eigen::VectorXd time_s;        // s
+};
+
 // A set of instances on one template and camera (the in-memory form of spec 3.3's recon3d set).
 struct Recon3dSet {
   Recon3dTemplate mesh;
   Eigen::Matrix3d K = Eigen::Matrix3d::Identity();
   std::vector<Recon3dInstance> instances;
   std::vector<std::string> sources;  // file of each instance (messages, provenance)
+  // Camera extrinsics [R | t] (world -> camera, t in mm); meaningful only when has_ext.
+  Eigen::Matrix<double, 3, 4> ext = Eigen::Matrix<double, 3, 4>::Zero();
+  bool has_ext = false;
+  std::string source;  // root attribute `source`: where the set came from
+  double noise_px = std::numeric_limits<double>::quiet_NaN();  // image noise std; NaN = unknown
+  std::vector<RowMatrixXd> image_points;  // empty, or one V x 2 matrix (px) per instance
+  std::vector<int64_t> ids;               // empty, or one id per instance
+  std::map<std::string, Recon3dReference> reference;  // method name -> logged values
 };
 
 // Sorted unique sides (min id, max id) of the triangles, lexicographic order (spec 2.6(a), 3.3).
@@ -90,5 +109,17 @@ Recon3dInstance read_instance_text(const std::string& path, int num_vertices);
 Recon3dSet read_recon3d_text(const std::string& pts_path, const std::string& tri_path,
                              const std::string& intr_path,
                              const std::vector<std::string>& instance_paths);
+// cam.ext: 12 numbers, the 3 x 4 extrinsics [R | t] row-major (t in mm).
+Eigen::Matrix<double, 3, 4> read_camera_ext_text(const std::string& path);
+
+// `import` (spec 3.2): the text layout as a complete set. Instances get ids 0..B-1 in the order
+// given and image points pi(K q_v); ext_path (cam.ext) is optional (""). An empty `source` becomes
+// "shenlongwang/polynomial <folder of the first model file>" (e.g. ".. synthetic3x3"); noise_px
+// defaults to the authors' 2 px (spec 2.6(a)).
+Recon3dSet import_recon3d_text(const std::string& pts_path, const std::string& tri_path,
+                               const std::string& intr_path,
+                               const std::vector<std::string>& model_paths,
+                               const std::string& ext_path = "", const std::string& source = "",
+                               double noise_px = 2.0);
 
 }  // namespace effinfer::mrf
