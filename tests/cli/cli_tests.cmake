@@ -20,3 +20,8 @@ foreach(check invariance rat plot)
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/psytrack_checks.sh ${CMAKE_BINARY_DIR}/bin
                    ${CMAKE_SOURCE_DIR} ${check})
 endforeach()
+foreach(check invariance outputs)
+  add_test(NAME cli.mrf-cccp.check_${check}
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/mrf_checks.sh ${CMAKE_BINARY_DIR}/bin
+                   ${CMAKE_SOURCE_DIR} ${check})
+endforeach()

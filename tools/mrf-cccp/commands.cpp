@@ -135,6 +135,7 @@ InstanceRun run_instance(const Model& model, const Settings& s, int threads,
   run.n_sdp = d.n_sdp;
   run.sdp_iters_max = d.sdp_iters_max;
   run.fallbacks = d.fallbacks;
+  run.certificates_passed = d.certificates_passed;
   const Eigen::VectorXd x0 = initial_point(model, s);
   for (const auto& method : s.methods) {
     run.methods.push_back(run_method(method, model, energy, x0, s));
@@ -394,6 +395,9 @@ void run_infer(RunContext& ctx, const CommandFlags& flags) {
     decomposition.set("fallbacks", fallbacks);
     decomposition.set("time_s", std::accumulate(t.begin(), t.end(), 0.0));
   } else {
+    if (ctx.shard.active() && ctx.shard.count > 1)
+      throw UsageError("--shard " + ctx.shard.str() + " splits the instances of a recon3d set; " +
+                       input + " is a single model");
     const Model& model = in.model;
     n_vars = model.num_vars;
     for (const auto& f : model.families) {
@@ -443,7 +447,16 @@ void run_infer(RunContext& ctx, const CommandFlags& flags) {
                    std::to_string(res.energy_final) + " in " + std::to_string(res.time_s) + " s, " +
                    std::to_string(res.iterations) + " iterations, stop " + res.stop_reason);
   }
-  if (flags.strict) ctx.check_failure = strict_failure(s.methods, runs);
+  // DESIGN: an iteration-limit stop is a result, flagged "not_converged" (exit 0 unless --strict).
+  for (const auto& r : runs)
+    for (size_t m = 0; m < s.methods.size(); ++m)
+      if (s.methods[m] != "admm" && r.methods[m].stop_reason == "max_iters")
+        ctx.status = "not_converged";
+  if (std::any_of(runs.begin(), runs.end(),
+                  [](const InstanceRun& r) { return !r.certificates_passed; }))
+    ctx.check_failure = "decomposition certificate check failed (decomposition.certify)";
+  else if (flags.strict)
+    ctx.check_failure = strict_failure(s.methods, runs);
 }
 
 void run_merge(RunContext& ctx, const CommandFlags& flags) {

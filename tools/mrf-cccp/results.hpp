@@ -46,6 +46,7 @@ struct InstanceRun {
   std::vector<std::map<std::string, double>> metrics;
   double decomposition_time_s = 0;
   int n_sdp = 0, sdp_iters_max = 0, fallbacks = 0;
+  bool certificates_passed = true;
 };
 
 // Writes /results/<method>/... for every method and /results/decomposition/..., /results/
