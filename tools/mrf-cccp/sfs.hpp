@@ -33,9 +33,9 @@ struct SfsOptions {
   std::string source = "motorcycle";  // motorcycle | peaks
   std::string motorcycle_path = "/usr/lib/python3/dist-packages/skimage/data/motorcycle_disp.npz";
   int downsample = 4;
-  double height_scale = 1.0;
-  std::vector<int> crop;  // empty or {row, col, h, w} on the grid (block grid for motorcycle)
-  int size = 64;          // peaks n
+  double height_scale = 1.0;  // multiplies either surface
+  std::vector<int> crop;      // empty or {row, col, h, w} on the grid (block grid for motorcycle)
+  int size = 64;              // peaks n
   Eigen::Vector3d light{0, 0, 1};
   double smooth_lambda = 1e-6;
   bool mask_invalid = true;

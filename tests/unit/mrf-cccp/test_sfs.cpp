@@ -19,6 +19,8 @@
 #include "core/rng.hpp"
 #include "decompose.hpp"
 #include "energy.hpp"
+#include "io/hdf5.hpp"
+#include "model_io.hpp"
 #include "sfs.hpp"
 
 namespace mrf = effinfer::mrf;
@@ -299,6 +301,32 @@ TEST_CASE("sfs model at the truth: shading factors vanish, E(truth) = smoothness
               .cwiseAbs()
               .maxCoeff() <= 1e-12);
   }
+}
+
+TEST_CASE("sfs model passes validation and survives an HDF5 round trip with /meta") {
+  mrf::SfsOptions o;
+  o.source = "peaks";
+  o.size = 9;
+  o.light = Eigen::Vector3d(0.2, 0.1, 2);
+  const mrf::Model m = mrf::make_sfs_model(o, 4);
+  CHECK_NOTHROW(mrf::validate_model(m, "sfs"));
+  effinfer::test::TempDir dir;
+  const std::string path = dir.file("sfs.h5");
+  {
+    auto file = effinfer::io::H5File::create(path);
+    mrf::write_model(file, m);
+  }
+  const mrf::Model back = mrf::read_model(path);
+  CHECK(back.app == "sfs");
+  CHECK(back.num_vars == 81);
+  REQUIRE(back.families.size() == 2);
+  CHECK(back.meta.height == 9);
+  CHECK(back.meta.width == 9);
+  CHECK(back.meta.shading == m.meta.shading);
+  CHECK(back.meta.valid == m.meta.valid);
+  CHECK(back.x0 == m.x0);
+  mrf::Energy e0(m, 1), e1(back, 1);
+  CHECK(e0.evaluate(mrf::EnergyPart::kFull, m.x0) == e1.evaluate(mrf::EnergyPart::kFull, m.x0));
 }
 
 TEST_CASE("sfs nearest-valid fill: ties go to the lower linear index, across rings") {
