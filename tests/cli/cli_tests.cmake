@@ -25,3 +25,6 @@ foreach(check invariance outputs)
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/mrf_checks.sh ${CMAKE_BINARY_DIR}/bin
                    ${CMAKE_SOURCE_DIR} ${check})
 endforeach()
+add_test(NAME cli.mrf-cccp.check_csdp
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/mrf_csdp.sh ${CMAKE_BINARY_DIR}/bin)
+set_tests_properties(cli.mrf-cccp.check_csdp PROPERTIES SKIP_RETURN_CODE 77 LABELS csdp)

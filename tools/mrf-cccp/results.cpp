@@ -58,6 +58,7 @@ void write_decomposition(io::H5File& file, const Model& model, const ModelDecomp
     std::vector<int32_t> iters;
     RowMatrixXd min_eig(static_cast<Eigen::Index>(f.rows.size()), 2);
     Eigen::VectorXd residual(static_cast<Eigen::Index>(f.rows.size()));
+    Eigen::VectorXd objective(static_cast<Eigen::Index>(f.rows.size()));
     for (size_t r = 0; r < f.rows.size(); ++r) {
       const Split& s = f.rows[r];
       method.push_back(s.method + (s.fallback ? " (fallback)" : ""));
@@ -65,6 +66,8 @@ void write_decomposition(io::H5File& file, const Model& model, const ModelDecomp
       min_eig(static_cast<Eigen::Index>(r), 0) = s.gram_min_eig[0];
       min_eig(static_cast<Eigen::Index>(r), 1) = s.gram_min_eig[1];
       residual(static_cast<Eigen::Index>(r)) = s.identity_residual;
+      objective(static_cast<Eigen::Index>(r)) =
+          s.method == "sdp" ? s.sdp_objective : std::numeric_limits<double>::quiet_NaN();
     }
     file.write_strings(g + "/method", method);
     file.set_units(g + "/method", "split method per row");
@@ -72,6 +75,9 @@ void write_decomposition(io::H5File& file, const Model& model, const ModelDecomp
     file.set_units(g + "/sdp_iters", "interior-point iterations");
     file.write_matrix(g + "/gram_min_eig", min_eig);
     file.set_units(g + "/gram_min_eig", "lambda_min(Q_v), lambda_min(Q_c) (normalised problem)");
+    file.write_vector(g + "/sdp_objective", objective);
+    file.set_units(g + "/sdp_objective",
+                   "optimal SDP objective of the normalised problem (NaN without SDP)");
     file.write_vector(g + "/identity_residual", residual);
     file.set_units(g + "/identity_residual", "max|c_vex + c_cave - c| / max|c|");
   }
