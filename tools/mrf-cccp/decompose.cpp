@@ -322,6 +322,44 @@ Split decompose_polynomial(const Polynomial& g_in, const DecomposeOptions& o,
   return out;
 }
 
+namespace {
+
+// Univariate quadratic rows (e.g. the denoising data term, one row per pixel): the exact split of
+// spec 2.3 for d <= 2 is closed-form, f_vex = c0 + c1 u + max(c2, 0) u^2, f_cave = min(c2, 0) u^2,
+// computed row by row without polynomial objects or deduplication (R = F, row_of = identity).
+FamilyDecomposition split_univariate_quadratics(const std::string& name,
+                                                const ExponentTable& exponents,
+                                                const Eigen::Ref<const RowMatrixXd>& coeffs) {
+  if (!coeffs.allFinite()) throw DataError("family " + name + ": non-finite coefficient");
+  FamilyDecomposition fam;
+  fam.name = name;
+  const Eigen::Index F = coeffs.rows();
+  fam.exponents = monomials_up_to(1, 2);
+  int slot_of_power[3] = {-1, -1, -1};
+  for (int r = 0; r < 3; ++r) slot_of_power[fam.exponents(r, 0)] = r;
+  fam.coeffs_vex = RowMatrixXd::Zero(F, 3);
+  fam.coeffs_cave = RowMatrixXd::Zero(F, 3);
+  fam.row_of.resize(static_cast<size_t>(F));
+  for (Eigen::Index f = 0; f < F; ++f) {
+    double c[3] = {0, 0, 0};
+    for (Eigen::Index t = 0; t < exponents.rows(); ++t) c[exponents(t, 0)] += coeffs(f, t);
+    fam.coeffs_vex(f, slot_of_power[0]) = c[0];
+    fam.coeffs_vex(f, slot_of_power[1]) = c[1];
+    fam.coeffs_vex(f, slot_of_power[2]) = std::max(c[2], 0.0);
+    fam.coeffs_cave(f, slot_of_power[2]) = std::min(c[2], 0.0);
+    fam.row_of[static_cast<size_t>(f)] = f;
+  }
+  fam.degree = 2;
+  fam.rows.resize(static_cast<size_t>(F));
+  for (auto& row : fam.rows) {
+    row.method = "quadratic";
+    row.degree = 2;
+  }
+  return fam;
+}
+
+}  // namespace
+
 FamilyDecomposition decompose_family(const std::string& name, const ExponentTable& exponents,
                                      const Eigen::Ref<const RowMatrixXd>& coeffs,
                                      const DecomposeOptions& o) {
@@ -332,6 +370,9 @@ FamilyDecomposition decompose_family(const std::string& name, const ExponentTabl
   fam.name = name;
   const Eigen::Index F = coeffs.rows();
   const int m = static_cast<int>(exponents.cols());
+  if (m == 1 && F > 1 && (exponents.size() == 0 || exponents.maxCoeff() <= 2) &&
+      exponents.minCoeff() >= 0 && o.dump_sdpa_dir.empty())
+    return split_univariate_quadratics(name, exponents, coeffs);
   // Deduplicate rows by exact equality.
   std::map<std::vector<double>, int64_t> seen;
   std::vector<Eigen::Index> unique_src;
