@@ -1,10 +1,12 @@
 #include "recon3d_gen.hpp"
 
-#include <Eigen/Cholesky>
 #include <Eigen/LU>
+#include <Eigen/SparseCholesky>
+#include <Eigen/SparseCore>
 #include <cmath>
 #include <sstream>
 #include <utility>
+#include <vector>
 
 #include "core/error.hpp"
 #include "core/rng.hpp"
@@ -32,8 +34,8 @@ void require_finite(const std::string& key, double v, bool positive, bool allow_
 
 // Levenberg-Marquardt on r_e = (||Y_i - Y_j|| - L_e) / L_e over all 3V coordinates. The system is
 // underdetermined (E < 3V), so the damped step is taken in residual space,
-// delta = -J^T (J J^T + lambda I)^-1 r, which equals -(J^T J + lambda I)^-1 J^T r and needs only an
-// E x E solve; near the feasible set it is the minimum-norm Gauss-Newton step (quadratic
+// delta = -J^T (J J^T + lambda I)^-1 r, which equals -(J^T J + lambda I)^-1 J^T r and needs only a
+// sparse E x E solve; near the feasible set it is the minimum-norm Gauss-Newton step (quadratic
 // convergence), so the bend is changed as little as needed.
 struct Projection {
   double max_residual = 0;
@@ -58,33 +60,48 @@ Projection make_inextensible(RowMatrixXd& Y, const Recon3dTemplate& mesh) {
   Eigen::VectorXd r = edge_residuals(Y, mesh);
   double cost = r.squaredNorm();
   double mu = 1e-3;  // damping relative to the mean diagonal of J J^T
-  Eigen::MatrixXd J(E, 3 * V);
-  Eigen::MatrixXd A(E, E);
+  // J has 6 entries per row and J J^T couples only edges sharing a vertex: both stay sparse.
+  Eigen::SparseMatrix<double> J(E, 3 * V), A(E, E), damped(E, E), I(E, E);
+  I.setIdentity();
+  std::vector<Eigen::Triplet<double>> entries;
+  entries.reserve(6 * static_cast<size_t>(E));
+  Eigen::SimplicialLDLT<Eigen::SparseMatrix<double>> ldlt;
+  bool analysed = false;
   for (; out.iterations < kMaxIterations; ++out.iterations) {
     if (r.cwiseAbs().maxCoeff() <= kRecon3dEdgeTol) break;
-    J.setZero();
+    entries.clear();
     for (int e = 0; e < E; ++e) {
       const int64_t i = mesh.edges(e, 0), j = mesh.edges(e, 1);
       const Eigen::RowVector3d diff = Y.row(i) - Y.row(j);
       const Eigen::RowVector3d g = diff / (diff.norm() * mesh.rest_length[e]);
-      J.block<1, 3>(e, 3 * i) = g;
-      J.block<1, 3>(e, 3 * j) = -g;
+      for (int k = 0; k < 3; ++k) {
+        entries.emplace_back(e, static_cast<int>(3 * i + k), g[k]);
+        entries.emplace_back(e, static_cast<int>(3 * j + k), -g[k]);
+      }
     }
-    A.noalias() = J * J.transpose();
+    J.setFromTriplets(entries.begin(), entries.end());
+    A = J * J.transpose();
     const double scale = A.diagonal().mean();
     bool accepted = false;
     while (!accepted && mu <= 1e20) {
-      Eigen::MatrixXd damped = A;
-      damped.diagonal().array() += mu * scale;
-      const Eigen::VectorXd y = damped.ldlt().solve(r);
-      const Eigen::VectorXd step = -J.transpose() * y;
+      damped = A + (mu * scale) * I;
+      if (!analysed) {
+        ldlt.analyzePattern(damped);
+        analysed = true;
+      }
+      ldlt.factorize(damped);
+      if (ldlt.info() != Eigen::Success) {
+        mu *= 10;
+        continue;
+      }
+      const Eigen::VectorXd step = -(J.transpose() * ldlt.solve(r));
       RowMatrixXd trial = Y;
       for (int v = 0; v < V; ++v) trial.row(v) += step.segment<3>(3 * v).transpose();
-      const Eigen::VectorXd r_trial = edge_residuals(trial, mesh);
+      Eigen::VectorXd r_trial = edge_residuals(trial, mesh);
       const double cost_trial = r_trial.squaredNorm();
       if (std::isfinite(cost_trial) && cost_trial < cost) {
         Y = std::move(trial);
-        r = r_trial;
+        r = std::move(r_trial);
         cost = cost_trial;
         mu = std::max(mu / 10, 1e-16);
         accepted = true;
