@@ -7,7 +7,10 @@
 //   x^{t+1} = inner solver on U_t from x^t, fresh memory, inner.max_iters iterations
 //   E^{t+1} = E(x^{t+1}), exact, logged with wall time and inner iterations
 //   stop: |E^t - E^{t+1}| < tol_energy_rel max(1, |E^{t+1}|), ||x^{t+1} - x^t||_2 < tol_x,
-//         or E^{t+1} > E^t + 1e-12 S^t (S^t = sum_r |f_r(x^t)|): step rejected, `nonmonotone`.
+//         or E^{t+1} > E^t + 1e-12 S^t: step rejected, `nonmonotone`. S^t = sum_r sum_a
+//         |c_a u_r^a| at x^t (spec 2.5 has sum_r |f_r|, which cancels to ~0 at an exact minimum
+//         and would let round-off trip the guard; the term sum bounds it and is the rounding
+//         scale).
 #pragma once
 
 #include <Eigen/Core>

@@ -136,7 +136,7 @@ const Energy::Table& Energy::table(EnergyPart part, int family) const {
 }
 
 void Energy::run_chunks(EnergyPart part, const Eigen::Ref<const Eigen::VectorXd>& x, bool gradients,
-                        std::vector<double>* factor_abs_max) const {
+                        std::vector<double>* factor_abs_max, bool term_abs) const {
   if (x.size() != num_vars_)
     throw InternalError("energy: x has " + std::to_string(x.size()) + " entries, expected " +
                         std::to_string(num_vars_));
@@ -147,7 +147,7 @@ void Energy::run_chunks(EnergyPart part, const Eigen::Ref<const Eigen::VectorXd>
     // Per-thread scratch kept across calls: small models are evaluated thousands of times per
     // second, where allocations would dominate.
     static thread_local RowMatrixXd X, U, G;
-    static thread_local Eigen::VectorXd values;
+    static thread_local Eigen::VectorXd values, abs_terms;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t c = 0; c < nc; ++c) {
       const Chunk& ch = chunks_[c];
@@ -171,11 +171,13 @@ void Energy::run_chunks(EnergyPart part, const Eigen::Ref<const Eigen::VectorXd>
       values.resize(n);
       const auto coeffs =
           tb.coeffs.rows() == 1 ? tb.coeffs.topRows(1) : tb.coeffs.middleRows(ch.begin, n);
-      tb.evaluator.evaluate(coeffs, U, values, gradients ? &G : nullptr);
+      if (term_abs) abs_terms.resize(n);
+      tb.evaluator.evaluate(coeffs, U, values, gradients ? &G : nullptr,
+                            term_abs ? abs_terms.data() : nullptr);
       double s = 0.0, a = 0.0, amax = 0.0;
       for (int i = 0; i < n; ++i) {
         s += values[i];
-        a += std::abs(values[i]);
+        a += term_abs ? abs_terms[i] : std::abs(values[i]);
         if (!(std::abs(values[i]) <= amax)) amax = std::abs(values[i]);  // NaN propagates
       }
       chunk_value_[c] = s;
@@ -198,7 +200,7 @@ void Energy::run_chunks(EnergyPart part, const Eigen::Ref<const Eigen::VectorXd>
 
 double Energy::evaluate(EnergyPart part, const Eigen::Ref<const Eigen::VectorXd>& x,
                         Eigen::VectorXd* grad, double* abs_sum) const {
-  run_chunks(part, x, grad != nullptr, nullptr);
+  run_chunks(part, x, grad != nullptr, nullptr, abs_sum != nullptr);
   double s = 0.0, a = 0.0;
   for (size_t c = 0; c < chunks_.size(); ++c) {
     s += chunk_value_[c];

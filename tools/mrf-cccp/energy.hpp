@@ -50,7 +50,9 @@ class Energy {
   bool has_split() const { return !split_.empty(); }
 
   // Value of the chosen part at x (size num_vars); writes the gradient when grad is non-null
-  // (resized to num_vars) and S = sum_r |f_r(x)| of that part when abs_sum is non-null.
+  // (resized to num_vars) and, when abs_sum is non-null, S = sum_r sum_a |c_a u_r^a| of that part
+  // (>= sum_r |f_r(x)|): the scale of the value's rounding error, which the CCCP guard uses as
+  // its slack because sum_r |f_r| cancels to ~0 at an exact minimum while the terms do not.
   // Not reentrant: uses per-object scratch buffers.
   double evaluate(EnergyPart part, const Eigen::Ref<const Eigen::VectorXd>& x,
                   Eigen::VectorXd* grad = nullptr, double* abs_sum = nullptr) const;
@@ -81,7 +83,7 @@ class Energy {
   const Table& table(EnergyPart part, int family) const;
   // Runs every chunk; fills chunk_value_/chunk_abs_ and, with gradients, slot_grad_.
   void run_chunks(EnergyPart part, const Eigen::Ref<const Eigen::VectorXd>& x, bool gradients,
-                  std::vector<double>* factor_abs_max) const;
+                  std::vector<double>* factor_abs_max, bool term_abs = false) const;
 
   const Model* model_;
   int64_t num_vars_ = 0, num_factors_ = 0;

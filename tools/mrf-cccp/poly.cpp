@@ -340,7 +340,8 @@ BatchEvaluator::BatchEvaluator(const ExponentTable& exponents)
 template <int kM>
 void BatchEvaluator::evaluate_fixed(const Eigen::Ref<const RowMatrixXd>& coeffs,
                                     const Eigen::Ref<const RowMatrixXd>& u,
-                                    Eigen::Ref<Eigen::VectorXd> values, RowMatrixXd* grads) const {
+                                    Eigen::Ref<Eigen::VectorXd> values, RowMatrixXd* grads,
+                                    double* term_abs) const {
   const int m = kM > 0 ? kM : m_;
   const int stride = max_exp_ + 2;
   const Eigen::Index F = u.rows();
@@ -373,6 +374,15 @@ void BatchEvaluator::evaluate_fixed(const Eigen::Ref<const RowMatrixXd>& coeffs,
     }
     const double* c = coeffs.data() + (shared ? 0 : f) * coeffs.outerStride();
     double s = 0.0;
+    if (term_abs) {
+      double a = 0.0;
+      for (int r = 0; r < M_; ++r) {
+        double t = c[r];
+        for (int i = 0; i < m; ++i) t *= pw[slot[r * m + i]];
+        a += std::abs(t);
+      }
+      term_abs[f] = a;
+    }
     if (!grads) {
       for (int r = 0; r < M_; ++r) {
         double t = c[r];
@@ -403,18 +413,24 @@ void BatchEvaluator::evaluate_fixed(const Eigen::Ref<const RowMatrixXd>& coeffs,
 
 void BatchEvaluator::evaluate(const Eigen::Ref<const RowMatrixXd>& coeffs,
                               const Eigen::Ref<const RowMatrixXd>& u,
-                              Eigen::Ref<Eigen::VectorXd> values, RowMatrixXd* grads) const {
+                              Eigen::Ref<Eigen::VectorXd> values, RowMatrixXd* grads,
+                              double* term_abs) const {
   const Eigen::Index F = u.rows();
   if (u.cols() != m_ || coeffs.cols() != M_ || (coeffs.rows() != F && coeffs.rows() != 1) ||
       values.size() != F)
     throw DataError("batch evaluation: shapes do not match the exponent table");
   if (grads && (grads->rows() != F || grads->cols() != m_)) grads->resize(F, m_);
   switch (m_) {
-    case 1: return evaluate_fixed<1>(coeffs, u, values, grads);
-    case 2: return evaluate_fixed<2>(coeffs, u, values, grads);
-    case 3: return evaluate_fixed<3>(coeffs, u, values, grads);
-    case 4: return evaluate_fixed<4>(coeffs, u, values, grads);
-    default: return evaluate_fixed<0>(coeffs, u, values, grads);
+    case 1:
+      return evaluate_fixed<1>(coeffs, u, values, grads, term_abs);
+    case 2:
+      return evaluate_fixed<2>(coeffs, u, values, grads, term_abs);
+    case 3:
+      return evaluate_fixed<3>(coeffs, u, values, grads, term_abs);
+    case 4:
+      return evaluate_fixed<4>(coeffs, u, values, grads, term_abs);
+    default:
+      return evaluate_fixed<0>(coeffs, u, values, grads, term_abs);
   }
 }
 

@@ -105,8 +105,11 @@ class BiformKeys {
 class BatchEvaluator {
  public:
   explicit BatchEvaluator(const ExponentTable& exponents);
+  // term_abs (optional, one entry per factor) receives sum_a |c_a u^a|, the scale of the rounding
+  // error of the value (which can cancel to ~0 at a minimum while the terms do not).
   void evaluate(const Eigen::Ref<const RowMatrixXd>& coeffs, const Eigen::Ref<const RowMatrixXd>& u,
-                Eigen::Ref<Eigen::VectorXd> values, RowMatrixXd* grads) const;
+                Eigen::Ref<Eigen::VectorXd> values, RowMatrixXd* grads,
+                double* term_abs = nullptr) const;
   int num_vars() const { return m_; }
   int num_terms() const { return M_; }
 
@@ -114,13 +117,13 @@ class BatchEvaluator {
   template <int kM>
   void evaluate_fixed(const Eigen::Ref<const RowMatrixXd>& coeffs,
                       const Eigen::Ref<const RowMatrixXd>& u, Eigen::Ref<Eigen::VectorXd> values,
-                      RowMatrixXd* grads) const;
+                      RowMatrixXd* grads, double* term_abs) const;
 
   int m_ = 0, M_ = 0, max_exp_ = 0;
   ExponentTable exps_;
   // Power-table layout per local variable i: slot i*(P+1) holds 0 and slot i*(P+1) + 1 + e holds
   // u_i^e, so the derivative factor u_i^(e-1) of a term with e = 0 reads the 0 (no branches).
-  std::vector<int> value_slot_;  // [M*m]: i*(P+1) + 1 + e_i
+  std::vector<int> value_slot_;   // [M*m]: i*(P+1) + 1 + e_i
   std::vector<double> exponent_;  // [M*m]: e_i as a double
 };
 
