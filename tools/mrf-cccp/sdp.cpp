@@ -102,20 +102,30 @@ bool all_finite(const Blocks& a) {
 // Shortcut: when X + cap dX has a Cholesky factor the caller's step is capped anyway, so cap is
 // returned without the eigenvalue computation.
 double max_step(const Blocks& X, const Blocks& dX, double cap) {
+  // Per-thread factorisations reused across calls: thousands of small SDPs run back to back,
+  // where allocation would cost as much as the arithmetic.
+  static thread_local Eigen::LLT<Eigen::MatrixXd> llt;
+  static thread_local Eigen::MatrixXd S;
+  static thread_local Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es;
   bool capped = true;
   for (size_t k = 0; k < X.size() && capped; ++k) {
-    Eigen::LLT<Eigen::MatrixXd> t(X[k] + cap * dX[k]);
-    capped = t.info() == Eigen::Success;
+    S = X[k];
+    S.noalias() += cap * dX[k];
+    llt.compute(S);
+    capped = llt.info() == Eigen::Success;
   }
   if (capped) return cap;
   double alpha = std::numeric_limits<double>::infinity();
   for (size_t k = 0; k < X.size(); ++k) {
-    Eigen::LLT<Eigen::MatrixXd> llt(X[k]);
+    llt.compute(X[k]);
     if (llt.info() != Eigen::Success) return std::numeric_limits<double>::quiet_NaN();
-    Eigen::MatrixXd S = llt.matrixL().solve(dX[k]);
-    S = llt.matrixL().solve(S.transpose()).transpose();
+    // S = L^-1 dX L^-T (dX symmetric): two in-place triangular solves.
+    S = dX[k];
+    llt.matrixL().solveInPlace(S);
+    S.transposeInPlace();
+    llt.matrixL().solveInPlace(S);
     S = 0.5 * (S + S.transpose()).eval();
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(S, Eigen::EigenvaluesOnly);
+    es.compute(S, Eigen::EigenvaluesOnly);
     const double lmin = es.eigenvalues()[0];
     if (lmin < 0) alpha = std::min(alpha, -1.0 / lmin);
   }
@@ -216,15 +226,19 @@ class Solver {
             double mu) {
     const int m = static_cast<int>(A_.size());
     const size_t nblk = X.size();
-    Blocks Zinv(nblk);
+    Blocks& Zinv = Zinv_;
+    Zinv.resize(nblk);
     for (size_t k = 0; k < nblk; ++k) {
-      Eigen::LLT<Eigen::MatrixXd> llt(Z[k]);
-      if (llt.info() != Eigen::Success) return false;
-      Zinv[k] = llt.solve(Eigen::MatrixXd::Identity(Z[k].rows(), Z[k].cols()));
+      block_llt_.compute(Z[k]);
+      if (block_llt_.info() != Eigen::Success) return false;
+      Zinv[k].setIdentity(Z[k].rows(), Z[k].cols());
+      block_llt_.solveInPlace(Zinv[k]);
     }
     // Schur complement M_kl = tr(A_k X A_l Zinv), symmetric.
-    Eigen::MatrixXd M(m, m);
-    Blocks W = zeros(p_.block_sizes);
+    Eigen::MatrixXd& M = M_;
+    M.resize(m, m);
+    if (W_.size() != nblk) W_ = zeros(p_.block_sizes);
+    Blocks& W = W_;
     std::vector<char> touched(nblk);
     for (int l = 0; l < m; ++l) {
       const auto& a = A_[l];
@@ -256,7 +270,15 @@ class Solver {
           W[b].setZero();
           touched[b] = 1;
         }
-        W[b].noalias() += a.v[t] * X[b].col(a.i[t]) * Zinv[b].row(a.j[t]);
+        // Rank-one update W += v x_i z_j^T, written out: Eigen's outer-product path costs more
+        // than the arithmetic at these block sizes.
+        const int n = static_cast<int>(W[b].rows());
+        const double* xi = X[b].col(a.i[t]).data();
+        for (int c = 0; c < n; ++c) {
+          const double zc = a.v[t] * Zinv[b](a.j[t], c);
+          double* wc = W[b].col(c).data();
+          for (int r = 0; r < n; ++r) wc[r] += xi[r] * zc;
+        }
       }
       for (int k = l; k < m; ++k) {
         const auto& ak = A_[k];
@@ -268,8 +290,9 @@ class Solver {
     }
     // Cholesky; LDL^T when M has lost numerical definiteness. Two steps of iterative refinement
     // against M keep the primal residual from drifting when M is ill-conditioned near the end.
-    Eigen::LLT<Eigen::MatrixXd> llt(M);
-    Eigen::LDLT<Eigen::MatrixXd> ldlt;
+    Eigen::LLT<Eigen::MatrixXd>& llt = schur_llt_;
+    Eigen::LDLT<Eigen::MatrixXd>& ldlt = schur_ldlt_;
+    llt.compute(M);
     const bool use_llt = llt.info() == Eigen::Success;
     if (!use_llt) ldlt.compute(M);
     auto solve = [&](const Eigen::VectorXd& r) -> Eigen::VectorXd {
@@ -281,8 +304,12 @@ class Solver {
       return x;
     };
     // Common right-hand side parts: b + A(X Rd Zinv).
-    Blocks T(nblk);
-    for (size_t k = 0; k < nblk; ++k) T[k] = X[k] * Rd[k] * Zinv[k];
+    Blocks& T = T_;
+    T.resize(nblk);
+    for (size_t k = 0; k < nblk; ++k) {
+      tmp_.noalias() = X[k].lazyProduct(Rd[k]);
+      T[k].noalias() = tmp_.lazyProduct(Zinv[k]);
+    }
     Eigen::VectorXd base(m), aZinv(m);
     for (int k = 0; k < m; ++k) {
       base[k] = p_.b[k] + apply_op(A_[k], T);
@@ -295,7 +322,10 @@ class Solver {
       for (int k = 0; k < m; ++k) add_to(dZ, A_[k], -dy[k]);
       dX.resize(nblk);
       for (size_t k = 0; k < nblk; ++k) {
-        Eigen::MatrixXd D = sigma_mu * Zinv[k] - X[k] - X[k] * dZ[k] * Zinv[k];
+        Eigen::MatrixXd& D = D_;
+        D = sigma_mu * Zinv[k] - X[k];
+        tmp_.noalias() = X[k].lazyProduct(dZ[k]);
+        D.noalias() -= tmp_.lazyProduct(Zinv[k]);
         if (corr) D -= (*corr)[k];
         dX[k] = 0.5 * (D + D.transpose());
       }
@@ -308,7 +338,7 @@ class Solver {
     };
     // Predictor (sigma = 0).
     Eigen::VectorXd dy_a;
-    Blocks dX_a, dZ_a;
+    Blocks &dX_a = dX_a_, &dZ_a = dZ_a_;
     directions(base, 0.0, nullptr, dy_a, dX_a, dZ_a);
     double ap = max_step(X, dX_a, 1.0), ad = max_step(Z, dZ_a, 1.0);
     if (!std::isfinite(ap) && std::isnan(ap)) return false;
@@ -322,12 +352,16 @@ class Solver {
     double sigma = std::pow(std::max(0.0, mu_aff) / mu, 3);
     sigma = std::min(1.0, sigma);
     // Corrector: second-order term dX_a dZ_a Zinv.
-    Blocks corr(nblk);
-    for (size_t k = 0; k < nblk; ++k) corr[k] = dX_a[k] * dZ_a[k] * Zinv[k];
+    Blocks& corr = corr_;
+    corr.resize(nblk);
+    for (size_t k = 0; k < nblk; ++k) {
+      tmp_.noalias() = dX_a[k].lazyProduct(dZ_a[k]);
+      corr[k].noalias() = tmp_.lazyProduct(Zinv[k]);
+    }
     Eigen::VectorXd rhs(m);
     for (int k = 0; k < m; ++k) rhs[k] = base[k] - sigma * mu * aZinv[k] + apply_op(A_[k], corr);
     Eigen::VectorXd dy;
-    Blocks dX, dZ;
+    Blocks &dX = dX_, &dZ = dZ_;
     directions(rhs, sigma * mu, &corr, dy, dX, dZ);
     if (!dy.allFinite() || !all_finite(dX) || !all_finite(dZ)) return false;
     ap = max_step(X, dX, 1.0 / o_.step_fraction);
@@ -342,7 +376,7 @@ class Solver {
       Eigen::VectorXd rhs2(m);
       for (int k = 0; k < m; ++k) rhs2[k] = base[k] - sig2 * mu * aZinv[k];
       Eigen::VectorXd dy2;
-      Blocks dX2, dZ2;
+      Blocks &dX2 = dX2_, &dZ2 = dZ2_;
       directions(rhs2, sig2 * mu, nullptr, dy2, dX2, dZ2);
       double ap2 = max_step(X, dX2, 1.0 / o_.step_fraction);
       double ad2 = max_step(Z, dZ2, 1.0 / o_.step_fraction);
@@ -351,8 +385,8 @@ class Solver {
         ad2 = std::min(1.0, o_.step_fraction * ad2);
         if (std::min(ap2, ad2) > std::min(ap, ad)) {
           dy = dy2;
-          dX = dX2;
-          dZ = dZ2;
+          dX.swap(dX2);
+          dZ.swap(dZ2);
           ap = ap2;
           ad = ad2;
         }
@@ -377,6 +411,11 @@ class Solver {
   int stalled_steps_ = 0;
   std::vector<double> nnz_suffix_;  // sum of nnz(A_k) for k >= l
   double max_block2_ = 0.0;
+  // Workspaces of step(), kept across iterations (sizes do not change within a solve).
+  Blocks Zinv_, W_, T_, dX_a_, dZ_a_, dX_, dZ_, dX2_, dZ2_, corr_;
+  Eigen::MatrixXd M_, D_, tmp_;
+  Eigen::LLT<Eigen::MatrixXd> block_llt_, schur_llt_;
+  Eigen::LDLT<Eigen::MatrixXd> schur_ldlt_;
 };
 
 }  // namespace
