@@ -10,7 +10,7 @@ OUT ?= out
 # Debian packages the build, the tests and the demo need.
 DEB_PACKAGES := cmake make g++ pkg-config libcli11-dev libeigen3-dev libopenblas-dev libhdf5-dev \
   libyaml-cpp-dev doctest-dev zlib1g-dev libpng-dev hdf5-tools libxml2-utils groff-base jq \
-  python3-skimage python3-h5py coinor-csdp
+  python3-skimage python3-h5py coinor-csdp dataset-fashion-mnist python3-sklearn
 
 .PHONY: all deps configure build test demo demo-mrf bench man install clean
 
