@@ -49,6 +49,13 @@ class Layer {
     for (auto& p : params())
       if (p.grad) p.grad->set_zero();
   }
+  // A frozen layer reports its parameters as frozen, accumulates no parameter gradient and still
+  // passes gradients back (DESIGN.md lib/nn).
+  virtual void set_frozen(bool frozen) { frozen_ = frozen; }
+  bool frozen() const { return frozen_; }
+
+ protected:
+  bool frozen_ = false;
 };
 
 // Weight transform of Dense / Conv2d (weight quantizers, spec 3.1): latent W -> W_hat for the
