@@ -33,11 +33,12 @@ void im2col_image(const Geometry& g, const T* x, T* col) {
         for (int64_t dj = 0; dj < g.kw; ++dj) {
           const int64_t c = j * g.stride - g.pad + dj;
           T* dst = row + (di * g.kw + dj) * g.cin;
+          // Plain loops: cin is often tiny (1 for the first layer), too short for memcpy calls.
           if (r < 0 || r >= g.h || c < 0 || c >= g.w) {
-            std::fill(dst, dst + g.cin, T(0));
+            for (int64_t ch = 0; ch < g.cin; ++ch) dst[ch] = T(0);
           } else {
             const T* src = x + (r * g.w + c) * g.cin;
-            std::copy(src, src + g.cin, dst);
+            for (int64_t ch = 0; ch < g.cin; ++ch) dst[ch] = src[ch];
           }
         }
       }

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "core/error.hpp"
 
@@ -179,27 +180,43 @@ void BatchNorm<T>::forward(const Tensor<T>& x, Tensor<T>& y, Pass& pass) {
   using RowsMut = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
   Rows xa(x.data(), m, c_);
   RowsMut ya(y.data(), m, c_);
-  auto gamma = gamma_.vec().array().transpose();
-  auto beta = beta_.vec().array().transpose();
   if (pass.training) {
     require(m >= 2,
             "BatchNorm: training needs more than one value per channel, got input " + s.str());
-    // Means and biased variances accumulated in double for float inputs.
-    Eigen::Array<double, 1, Eigen::Dynamic> mean = xa.template cast<double>().colwise().sum() / m;
-    Eigen::Array<double, 1, Eigen::Dynamic> var =
-        (xa.template cast<double>().rowwise() - mean).square().colwise().sum() / m;
+    // Means and biased variances (two passes, accumulated in double for float inputs).
+    std::vector<double> mean(c_, 0.0), var(c_, 0.0);
+    const T* xp = x.data();
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t c = 0; c < c_; ++c) mean[c] += xp[r * c_ + c];
+    for (int64_t c = 0; c < c_; ++c) mean[c] /= static_cast<double>(m);
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t c = 0; c < c_; ++c) {
+        const double d = xp[r * c_ + c] - mean[c];
+        var[c] += d * d;
+      }
     inv_std_.resize(Shape{c_});
+    std::vector<T> mean_t(c_);
     for (int64_t c = 0; c < c_; ++c) {
+      var[c] /= static_cast<double>(m);
+      mean_t[c] = static_cast<T>(mean[c]);
       inv_std_[c] = static_cast<T>(1.0 / std::sqrt(var[c] + eps_));
       running_mean_[c] = static_cast<T>((1 - momentum_) * running_mean_[c] + momentum_ * mean[c]);
       running_var_[c] = static_cast<T>((1 - momentum_) * running_var_[c] +
                                        momentum_ * var[c] * m / static_cast<double>(m - 1));
     }
     x_hat_.resize(s);
-    RowsMut xh(x_hat_.data(), m, c_);
-    auto inv = inv_std_.vec().array().transpose();
-    xh = (xa.rowwise() - mean.template cast<T>()).rowwise() * inv;
-    ya = (xh.rowwise() * gamma).rowwise() + beta;
+    T* xh = x_hat_.data();
+    T* yp = y.data();
+    const T* inv = inv_std_.data();
+    const T* gp = gamma_.data();
+    const T* bp = beta_.data();
+#pragma omp parallel for num_threads(detail::threads_of(pass)) if (x.size() >= kParallelMin)
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t c = 0; c < c_; ++c) {
+        const int64_t i = r * c_ + c;
+        xh[i] = (xp[i] - mean_t[c]) * inv[c];
+        yp[i] = gp[c] * xh[i] + bp[c];
+      }
     cached_ = true;
   } else {
     // y = gamma (x - mu) / sqrt(var + eps) + beta with running stats, as one scale and shift.
@@ -277,7 +294,10 @@ void ReLU<T>::backward(const Tensor<T>& dy, Tensor<T>* dx, Pass& pass) {
   const T* yp = y_.data();
   T* d = dx->data();
 #pragma omp parallel for num_threads(detail::threads_of(pass)) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) d[i] = yp[i] > T(0) ? g[i] : T(0);
+  for (int64_t i = 0; i < n; ++i) {
+    const T gi = g[i];  // unconditional load keeps the loop vectorisable
+    d[i] = yp[i] > T(0) ? gi : T(0);
+  }
 }
 
 template <class T>
@@ -302,7 +322,10 @@ void ReLU6<T>::backward(const Tensor<T>& dy, Tensor<T>* dx, Pass& pass) {
   const T* xp = x_.data();
   T* d = dx->data();
 #pragma omp parallel for num_threads(detail::threads_of(pass)) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) d[i] = (xp[i] > T(0) && xp[i] < T(6)) ? g[i] : T(0);
+  for (int64_t i = 0; i < n; ++i) {
+    const T gi = g[i], xi = xp[i];
+    d[i] = (xi > T(0) && xi < T(6)) ? gi : T(0);
+  }
 }
 
 // ---------------------------------------------------------------- MaxPool2d
