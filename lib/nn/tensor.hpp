@@ -59,7 +59,10 @@ struct Shape {
   // "[2,3,4]"
   std::string str() const {
     std::string s = "[";
-    for (int i = 0; i < rank; ++i) s += (i ? "," : "") + std::to_string(dims[i]);
+    for (int i = 0; i < rank; ++i) {
+      if (i) s += ',';
+      s += std::to_string(dims[i]);
+    }
     return s + "]";
   }
 };
