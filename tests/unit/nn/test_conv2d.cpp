@@ -95,6 +95,7 @@ TEST_CASE("nn Conv2d: forward equals a direct convolution (stride 2, pad 1, bias
 TEST_CASE("nn Conv2d: gradient checks in double") {
   Pass pass;
   pass.training = true;
+  pass.threads = 2;  // exercises the OpenMP im2col / col2im loops over the batch
   Rng rng(4);
   SUBCASE("stride 2, pad 1, bias") {
     Conv2d<double> conv(3, 4, 3, 3, 2, 1, true);

@@ -153,6 +153,20 @@ TEST_CASE("nn BatchNorm: batch statistics, running stats after two batches, eval
                 .epsilon(1e-12));
   CHECK(bn.running_mean()[0] == rm[0]);
   CHECK(bn.buffers().size() == 2);
+  // NHWC: statistics over N*H*W values per channel (PyTorch BatchNorm2d), unbiased with m - 1.
+  BatchNorm<double> bn2(2);
+  const auto x4 = random_tensor(Shape{2, 3, 2, 2}, 33, 1.5, 0.5);
+  bn2.forward(x4, y, pass);
+  for (int k = 0; k < 2; ++k) {
+    double mean = 0, ss = 0;
+    for (int i = 0; i < 12; ++i) mean += x4[i * 2 + k] / 12;
+    for (int i = 0; i < 12; ++i) ss += (x4[i * 2 + k] - mean) * (x4[i * 2 + k] - mean);
+    CHECK(bn2.running_mean()[k] == doctest::Approx(0.1 * mean).epsilon(1e-12));
+    CHECK(bn2.running_var()[k] == doctest::Approx(0.9 + 0.1 * ss / 11).epsilon(1e-12));
+    for (int i = 0; i < 12; ++i)
+      CHECK(y[i * 2 + k] ==
+            doctest::Approx((x4[i * 2 + k] - mean) / std::sqrt(ss / 12 + 1e-5)).epsilon(1e-12));
+  }
   // A batch of one value per channel cannot be normalised in training.
   CHECK_THROWS(bn.forward(random_tensor(Shape{1, c}, 32), y, pass));
 }
