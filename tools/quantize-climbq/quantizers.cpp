@@ -9,44 +9,17 @@
 
 #include "core/error.hpp"
 #include "nn/layers.hpp"
+#include "stats.hpp"
 
 namespace effinfer::climbq {
-
-namespace detail {
-
-double normal_cdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
-
-double normal_pdf(double z) { return std::exp(-0.5 * z * z) / std::sqrt(2.0 * M_PI); }
-
-// Lower-tail quantile for 0 < p <= 1/2: the Abramowitz-Stegun 26.2.23 start (error < 4.5e-4)
-// refined by Halley steps on Phi(z) - p (Phi from erfc keeps relative accuracy in the tail).
-static double lower_quantile(double p) {
-  const double t = std::sqrt(-2.0 * std::log(p));
-  double z = -(t - (2.515517 + 0.802853 * t + 0.010328 * t * t) /
-                       (1.0 + 1.432788 * t + 0.189269 * t * t + 0.001308 * t * t * t));
-  for (int it = 0; it < 4; ++it) {
-    const double e = normal_cdf(z) - p;
-    const double u = e / normal_pdf(z);
-    z -= u / (1.0 + 0.5 * z * u);
-  }
-  return z;
-}
-
-double normal_quantile(double p) {
-  if (!(p > 0.0 && p < 1.0)) throw InternalError("normal_quantile: p = " + std::to_string(p));
-  if (p == 0.5) return 0.0;
-  return p < 0.5 ? lower_quantile(p) : -lower_quantile(1.0 - p);
-}
-
-}  // namespace detail
 
 namespace {
 
 // Phi^-1(num/a) with the upper tail from (a - num)/a, so symmetric thresholds stay symmetric.
 double quantile_ratio(double num, double a) {
   if (2.0 * num == a) return 0.0;
-  if (2.0 * num < a) return detail::lower_quantile(num / a);
-  return -detail::lower_quantile((a - num) / a);
+  if (2.0 * num < a) return normal_quantile(num / a);
+  return -normal_quantile((a - num) / a);
 }
 
 CdfRule make_rule(double a, double b, double scale, double mult, double add, double n) {
@@ -216,7 +189,7 @@ void ClimbqWeight<T>::backward(const nn::Tensor<T>& w, const nn::Tensor<T>& dw_h
   std::vector<double> h(m);
   double sum_h = 0, sum_hz = 0;
   for (int64_t i = 0; i < m; ++i) {
-    h[i] = slope_ * static_cast<double>(dw_hat[i]) * detail::normal_pdf(z_[i]);
+    h[i] = slope_ * static_cast<double>(dw_hat[i]) * normal_pdf(z_[i]);
     sum_h += h[i];
     sum_hz += h[i] * z_[i];
   }
@@ -293,7 +266,7 @@ void ClimbqActivation<T>::backward(const nn::Tensor<T>& dy, nn::Tensor<T>* dx, n
     const double sig = sigma_[j];
     for (int64_t i = j * f; i < (j + 1) * f; ++i) {
       const double z = static_cast<double>(x_[i]) / sig;
-      (*dx)[i] = static_cast<T>(static_cast<double>(dy[i]) * slope_ * detail::normal_pdf(z) / sig);
+      (*dx)[i] = static_cast<T>(static_cast<double>(dy[i]) * slope_ * normal_pdf(z) / sig);
     }
   }
 }

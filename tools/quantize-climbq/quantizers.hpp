@@ -250,11 +250,4 @@ class LsqActivation : public nn::Layer<T> {
   double used_step_ = 1;
 };
 
-// Private normal helpers (exposed for tests); to be replaced by stats.hpp (Phi, phi, AS241).
-namespace detail {
-double normal_cdf(double z);       // Phi(z) = erfc(-z/sqrt 2)/2
-double normal_pdf(double z);       // phi(z)
-double normal_quantile(double p);  // Phi^-1(p), Halley-refined, 0 < p < 1
-}  // namespace detail
-
 }  // namespace effinfer::climbq

@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "quantizers.hpp"
+#include "stats.hpp"
 #include "test_support.hpp"
 
 namespace cq = effinfer::climbq;
@@ -56,8 +57,8 @@ std::vector<double> act_values(const cq::ClimbqOptions& o, const std::vector<dou
 
 TEST_CASE("climbq normal quantile helper") {
   for (double p : {1e-6, 0.01, 0.2, 0.5, 0.7, 0.999, 1 - 1e-7})
-    CHECK(std::fabs(cq::detail::normal_cdf(cq::detail::normal_quantile(p)) - p) <= 1e-14 * 1e2);
-  CHECK(cq::detail::normal_quantile(0.5) == 0.0);
+    CHECK(std::fabs(cq::normal_cdf(cq::normal_quantile(p)) - p) <= 1e-14 * 1e2);
+  CHECK(cq::normal_quantile(0.5) == 0.0);
 }
 
 TEST_CASE("climbq weight thresholds and levels (check 7)") {
@@ -155,7 +156,7 @@ TEST_CASE("climbq weight gradient through Phi, mu and sigma vs finite difference
     for (int64_t i = 0; i < m; ++i) ss += (v[i] - mu) * (v[i] - mu);
     const double sd = std::sqrt(ss / (m - 1));
     double l = 0;
-    for (int64_t i = 0; i < m; ++i) l += g[i] * (2 * cq::detail::normal_cdf((v[i] - mu) / sd) - 1);
+    for (int64_t i = 0; i < m; ++i) l += g[i] * (2 * cq::normal_cdf((v[i] - mu) / sd) - 1);
     return l;
   };
   for (auto variant : {cq::LevelsVariant::kV2023, cq::LevelsVariant::kV2022}) {
@@ -221,8 +222,8 @@ TEST_CASE("climbq activation goldens, A 2, sigma 2 (check 8)") {
   cq::ClimbqActivation<double> q22(opts(4, cq::LevelsVariant::kV2022));
   CHECK(q22.post_relu_thresholds().size() == 30);
   CHECK(q22.post_relu_lut().size() == 31);
-  CHECK(std::fabs(q22.post_relu_thresholds()[0] -
-                  2.0 * cq::detail::normal_quantile(0.5 + 0.5 / 60)) < 1e-15);
+  CHECK(std::fabs(q22.post_relu_thresholds()[0] - 2.0 * cq::normal_quantile(0.5 + 0.5 / 60)) <
+        1e-15);
 }
 
 TEST_CASE("climbq activation bucketize vs float32 erfc on 10^7 N(0,4) draws (check 8)") {
@@ -293,7 +294,7 @@ TEST_CASE("climbq activation STE derivative vs finite differences (check 8)") {
     q.backward(dy, &dx, pass);
     for (int64_t i = 0; i < x.size(); ++i) {
       const double sig = q.sigmas()[i / 2];
-      auto f = [&](double v) { return 2.0 * (2 * cq::detail::normal_cdf(v / sig) - 1); };
+      auto f = [&](double v) { return 2.0 * (2 * cq::normal_cdf(v / sig) - 1); };
       const double fd = dy[i] * (f(x[i] + 1e-6) - f(x[i] - 1e-6)) / 2e-6;
       CHECK(std::fabs(dx[i] - fd) <= 1e-6 * std::max(1.0, std::fabs(fd)));
     }
