@@ -5,8 +5,17 @@
 
 #include <cmath>
 #include <cstdint>
+#include <string_view>
 
 namespace effinfer {
+
+// Id of a named stream (DESIGN: "seeds named RNG streams"): 64-bit FNV-1a of the name plus an
+// index (e.g. a class or an epoch), so every consumer derives its stream from a readable name.
+constexpr uint64_t named_stream(std::string_view name, uint64_t index = 0) {
+  uint64_t h = 0xCBF29CE484222325ULL;
+  for (char c : name) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001B3ULL;
+  return h + index;
+}
 
 class Rng {
  public:

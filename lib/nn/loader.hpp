@@ -11,17 +11,12 @@
 #include <span>
 #include <vector>
 
+#include "core/rng.hpp"
 #include "nn/tensor.hpp"
 
 namespace effinfer::nn {
 
-// 64-bit FNV-1a of a tag (for deriving RNG stream ids from names).
-constexpr uint64_t fnv1a64(const char* s) {
-  uint64_t h = 0xCBF29CE484222325ULL;
-  for (; *s != '\0'; ++s) h = (h ^ static_cast<unsigned char>(*s)) * 0x100000001B3ULL;
-  return h;
-}
-inline constexpr uint64_t kShuffleStreamBase = fnv1a64("shuffle");
+inline constexpr uint64_t kShuffleStreamBase = named_stream("shuffle");
 inline constexpr uint64_t shuffle_stream(int epoch) {
   return kShuffleStreamBase + static_cast<uint64_t>(static_cast<int64_t>(epoch));
 }

@@ -60,10 +60,7 @@ std::vector<int> class_order(int classes, ClassOrder order, uint64_t seed) {
   std::iota(label.begin(), label.end(), 0);
   if (order == ClassOrder::kReverse) std::reverse(label.begin(), label.end());
   if (order == ClassOrder::kShuffle) {
-    // Stream id: the bytes of "class_order" folded into 64 bits (a named stream, DESIGN).
-    uint64_t stream = 0;
-    for (char c : std::string("class_order")) stream = stream * 131 + static_cast<unsigned char>(c);
-    Rng rng(seed, stream);
+    Rng rng(seed, named_stream("class_order"));
     for (int i = classes - 1; i > 0; --i)
       std::swap(label[i], label[rng.uniform_int(static_cast<uint64_t>(i) + 1)]);
   }

@@ -13,13 +13,6 @@
 namespace effinfer::climbq {
 namespace {
 
-// Named RNG streams (DESIGN): a stable 64-bit id per name.
-uint64_t stream_id(const std::string& name, uint64_t index = 0) {
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a
-  for (char c : name) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
-  return h + index;
-}
-
 void shuffle(std::vector<int64_t>& v, Rng& rng) {
   for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng.uniform_int(i)]);
 }
@@ -53,7 +46,7 @@ Pools digits_pools(const std::string& path, uint64_t seed) {
     std::vector<int64_t> idx;
     for (size_t i = 0; i < all.n; ++i)
       if (all.labels[i] == c) idx.push_back(static_cast<int64_t>(i));
-    Rng rng(seed, stream_id("digits_pool", static_cast<uint64_t>(c)));
+    Rng rng(seed, named_stream("digits_pool", static_cast<uint64_t>(c)));
     shuffle(idx, rng);
     const size_t half = idx.size() / 2;
     std::sort(idx.begin(), idx.begin() + static_cast<int64_t>(half));
@@ -80,7 +73,7 @@ io::LabeledImages synth_samples(const SynthOptions& o, const std::vector<int32_t
   s.h = 8, s.w = 8, s.c = 1, s.classes = o.classes;
   (void)label_at_rank;
   for (int c = 0; c < o.classes; ++c) {
-    Rng rng(seed, stream_id(stream, static_cast<uint64_t>(c)));
+    Rng rng(seed, named_stream(stream, static_cast<uint64_t>(c)));
     for (int64_t k = 0; k < per_label[static_cast<size_t>(c)]; ++k) {
       for (int d = 0; d < o.dim; ++d) {
         const double x = mean_of_label[static_cast<size_t>(c)][d] +
@@ -148,7 +141,7 @@ Dataset build_dataset(const DataOptions& o, uint64_t seed) {
     if (s.std_order == "decreasing")
       std::reverse(rank_order.begin(), rank_order.end());
     else if (s.std_order == "shuffle") {
-      Rng rng(seed, stream_id("synth_std"));
+      Rng rng(seed, named_stream("synth_std"));
       for (int i = C - 1; i > 0; --i)
         std::swap(rank_order[i], rank_order[rng.uniform_int(static_cast<uint64_t>(i) + 1)]);
     } else if (s.std_order != "increasing")
@@ -158,7 +151,7 @@ Dataset build_dataset(const DataOptions& o, uint64_t seed) {
       std_of_label[static_cast<size_t>(order[i])] =
           s.std_min * std::pow(s.std_max / s.std_min, rank_order[i] / double(C - 1));
     std::vector<Eigen::VectorXd> mean_of_label(static_cast<size_t>(C));
-    Rng mrng(seed, stream_id("synth_means"));
+    Rng mrng(seed, named_stream("synth_means"));
     for (int c = 0; c < C; ++c) {
       Eigen::VectorXd u(s.dim);
       for (int k = 0; k < s.dim; ++k) u[k] = mrng.normal();
@@ -199,7 +192,7 @@ Dataset build_dataset(const DataOptions& o, uint64_t seed) {
                            std::to_string(std::max<int64_t>(avail, 0)));
       n = std::max<int64_t>(avail, 0);
     }
-    Rng rng(seed, stream_id("data", static_cast<uint64_t>(c)));
+    Rng rng(seed, named_stream("data", static_cast<uint64_t>(c)));
     shuffle(idx, rng);
     for (int64_t k = 0; k < n; ++k) append(d.train, pools.pool, idx[static_cast<size_t>(k)]);
     for (int64_t k = n; k < n + d.val_per_class; ++k)

@@ -13,13 +13,6 @@
 namespace effinfer::climbq {
 namespace {
 
-// Named RNG stream id (DESIGN): FNV-1a of the name, as lt_dataset.cpp.
-uint64_t stream_id(const std::string& name) {
-  uint64_t h = 1469598103934665603ULL;
-  for (char c : name) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
-  return h;
-}
-
 std::string layer_name(size_t index, const std::string& type) {
   std::string n = std::to_string(index);
   if (n.size() < 2) n = "0" + n;
@@ -319,7 +312,7 @@ Network<T> build_model(const ModelSpec& spec_in, uint64_t seed) {
   ModelSpec spec = spec_in;
   validate(spec);
   if (spec.arch == Arch::kMlp) spec.hidden = resolved_hidden(spec);
-  Rng rng(seed, stream_id("init"));
+  Rng rng(seed, named_stream("init"));
   auto seq = std::make_unique<nn::Sequential<T>>();
   const bool quant = spec.method != Method::kFp32;
   auto add = [&](std::unique_ptr<nn::Layer<T>> l, const std::string& type) {
