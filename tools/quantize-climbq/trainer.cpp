@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "metrics.hpp"
 #include "nn/optim.hpp"
 
 namespace effinfer::climbq {
@@ -15,6 +16,13 @@ ScheduleKind parse_schedule_kind(const std::string& name) {
   if (name == "multistep") return ScheduleKind::kMultiStep;
   if (name == "constant") return ScheduleKind::kConstant;
   throw ConfigError("optim.schedule: expected cosine, multistep or constant, found '" + name + "'");
+}
+
+SelectKind parse_select_kind(const std::string& name) {
+  if (name == "last") return SelectKind::kLast;
+  if (name == "best_val") return SelectKind::kBestVal;
+  if (name == "best_test") return SelectKind::kBestTest;
+  throw ConfigError("select: expected last, best_val or best_test, found '" + name + "'");
 }
 
 namespace {
@@ -43,6 +51,13 @@ std::string lr_hint(double lr) {
   return s.str();
 }
 
+// Mean per-class accuracy of the network on a split (eval mode).
+double mean_class_accuracy(nn::Sequential<float>& net, const SplitView& split, int threads) {
+  const std::vector<int> pred = evaluate(net, split, 500, threads);
+  const int classes = static_cast<int>(net.tap(net.size() - 1).dim(1));
+  return compute_metrics(pred, std::span<const int>(*split.y), classes, {}).acc;
+}
+
 }  // namespace
 
 SplitView train_view(const Dataset& data) { return view_of(data, data.train); }
@@ -51,8 +66,10 @@ SplitView test_view(const Dataset& data) { return view_of(data, data.test); }
 
 TrainResult train_epochs(nn::Sequential<float>& net, size_t feature_tap, const SplitView& train,
                          const ClassificationLoss& loss, const TrainOptions& options, uint64_t seed,
-                         int threads, const std::function<void(const EpochReport&)>& progress) {
+                         int threads, const std::function<void(const EpochReport&)>& progress,
+                         const SplitView* select_on) {
   check_view(train, "train_epochs");
+  if (select_on) check_view(*select_on, "train_epochs (selection split)");
   if (options.epochs < 1)
     throw ConfigError("epochs: expected >= 1, found " + std::to_string(options.epochs));
   if (options.batch_size < 2) {
@@ -100,6 +117,11 @@ TrainResult train_epochs(nn::Sequential<float>& net, size_t feature_tap, const S
   nn::Sgd<float> sgd(net.params(), options.momentum, options.weight_decay);
   const bool need_features = loss.kind() == LossKind::kHomoVar;
 
+  // Parameters and buffers of the selected epoch (with select_on).
+  std::vector<nn::Param<float>> state = net.params();
+  for (const auto& b : net.buffers()) state.push_back(b);
+  std::vector<nn::Tensor<float>> best_state;
+
   TrainResult result;
   nn::Tensor<float> x, dlogits, empty;
   std::vector<int> y;
@@ -146,9 +168,24 @@ TrainResult train_epochs(nn::Sequential<float>& net, size_t feature_tap, const S
     }
     result.epoch_loss.push_back(sum / static_cast<double>(batches));
     result.final_lr = lr;
-    if (progress) progress(EpochReport{epoch, options.epochs, result.epoch_loss.back(), lr});
+    EpochReport report{epoch, options.epochs, result.epoch_loss.back(), lr};
+    if (select_on) {
+      report.select_acc = mean_class_accuracy(net, *select_on, threads);
+      if (result.selected_epoch < 0 || report.select_acc > result.selected_acc) {
+        result.selected_epoch = epoch;
+        result.selected_acc = report.select_acc;
+        best_state.resize(state.size());
+        for (size_t i = 0; i < state.size(); ++i) best_state[i] = *state[i].value;
+      }
+    }
+    if (progress) progress(report);
   }
   result.steps = step;
+  if (select_on) {
+    for (size_t i = 0; i < state.size(); ++i) *state[i].value = best_state[i];
+  } else {
+    result.selected_epoch = options.epochs - 1;
+  }
   return result;
 }
 

@@ -2,6 +2,7 @@
 // the training loop on the synthetic long-tailed set with a small MLP built directly from lib/nn.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -162,6 +163,36 @@ TEST_CASE("climbq trainer: divergence is a NumericalError (70) naming epoch, ste
   CHECK(effinfer::test::contains(msg, "step "));
   CHECK(effinfer::test::contains(msg, "lower learning rate"));
   CHECK(effinfer::NumericalError("x").exit_code() == 70);
+}
+
+TEST_CASE("climbq trainer: select best_val restores the best epoch") {
+  effinfer::set_blas_threads(1);
+  const cq::Dataset& d = synth();
+  const cq::ClassificationLoss ce(cq::LossKind::kCe, to_double(d.class_counts));
+  cq::TrainOptions o = small_options();
+  o.epochs = 5;
+  o.lr = 0.2;  // a noisy run, so the best epoch is not necessarily the last
+  auto net = make_mlp(2);
+  const cq::SplitView val = cq::val_view(d);
+  std::vector<double> accs;
+  const auto r = cq::train_epochs(
+      *net, kFeatureTap, cq::train_view(d), ce, o, 2, 1,
+      [&](const cq::EpochReport& e) { accs.push_back(e.select_acc); }, &val);
+  REQUIRE(accs.size() == 5);
+  REQUIRE(r.selected_epoch >= 0);
+  const double best = *std::max_element(accs.begin(), accs.end());
+  CHECK(r.selected_acc == best);
+  CHECK(accs[static_cast<size_t>(r.selected_epoch)] == best);
+  for (int e = 0; e < r.selected_epoch; ++e) CHECK(accs[static_cast<size_t>(e)] < best);
+  // The network now holds the selected epoch's weights: re-evaluating gives the same accuracy.
+  const std::vector<int> pred = cq::evaluate(*net, val);
+  const double again =
+      cq::compute_metrics(pred, std::vector<int>(d.val.y.begin(), d.val.y.end()), d.classes, {})
+          .acc;
+  CHECK(again == best);
+  MESSAGE("best_val epoch " << r.selected_epoch << " of 5, val acc " << best);
+  CHECK(cq::parse_select_kind("best_test") == cq::SelectKind::kBestTest);
+  CHECK_THROWS_AS(cq::parse_select_kind("best"), effinfer::ConfigError);
 }
 
 TEST_CASE("climbq trainer: schedules and option checks") {
