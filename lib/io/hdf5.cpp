@@ -58,14 +58,30 @@ H5Id& H5Id::operator=(H5Id&& other) noexcept {
 void H5Id::reset() {
   if (id_ < 0) return;
   switch (H5Iget_type(id_)) {
-    case H5I_FILE: H5Fclose(id_); break;
-    case H5I_GROUP: H5Gclose(id_); break;
-    case H5I_DATASET: H5Dclose(id_); break;
-    case H5I_DATASPACE: H5Sclose(id_); break;
-    case H5I_DATATYPE: H5Tclose(id_); break;
-    case H5I_ATTR: H5Aclose(id_); break;
-    case H5I_GENPROP_LST: H5Pclose(id_); break;
-    default: H5Oclose(id_); break;
+    case H5I_FILE:
+      H5Fclose(id_);
+      break;
+    case H5I_GROUP:
+      H5Gclose(id_);
+      break;
+    case H5I_DATASET:
+      H5Dclose(id_);
+      break;
+    case H5I_DATASPACE:
+      H5Sclose(id_);
+      break;
+    case H5I_DATATYPE:
+      H5Tclose(id_);
+      break;
+    case H5I_ATTR:
+      H5Aclose(id_);
+      break;
+    case H5I_GENPROP_LST:
+      H5Pclose(id_);
+      break;
+    default:
+      H5Oclose(id_);
+      break;
   }
   id_ = H5I_INVALID_HID;
 }
@@ -73,10 +89,18 @@ void H5Id::reset() {
 std::string DatasetInfo::describe() const {
   std::string type;
   switch (element) {
-    case ElementClass::kInteger: type = "int" + std::to_string(8 * element_size); break;
-    case ElementClass::kFloat: type = "float" + std::to_string(8 * element_size); break;
-    case ElementClass::kString: type = "string"; break;
-    default: type = "non-numeric"; break;
+    case ElementClass::kInteger:
+      type = "int" + std::to_string(8 * element_size);
+      break;
+    case ElementClass::kFloat:
+      type = "float" + std::to_string(8 * element_size);
+      break;
+    case ElementClass::kString:
+      type = "string";
+      break;
+    default:
+      type = "non-numeric";
+      break;
   }
   return type + " " + shape_string(shape);
 }
@@ -84,8 +108,7 @@ std::string DatasetInfo::describe() const {
 H5File H5File::open(const std::string& path) {
   silence_hdf5_errors();
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec))
-    throw InputError(path + ": input file does not exist");
+  if (!std::filesystem::exists(path, ec)) throw InputError(path + ": input file does not exist");
   if (std::filesystem::is_directory(path, ec))
     throw InputError(path + ": expected an HDF5 file, found a directory");
   {
@@ -148,8 +171,8 @@ std::vector<std::string> H5File::children(const std::string& group) const {
   H5Gget_info(g.get(), &info);
   std::vector<std::string> names;
   for (hsize_t i = 0; i < info.nlinks; ++i) {
-    ssize_t len = H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0,
-                                     H5P_DEFAULT);
+    ssize_t len =
+        H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
     std::string name(static_cast<size_t>(len), '\0');
     H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), len + 1,
                        H5P_DEFAULT);
@@ -184,10 +207,18 @@ DatasetInfo H5File::info(const std::string& dataset) const {
   info.shape.resize(static_cast<size_t>(std::max(rank, 0)));
   if (rank > 0) H5Sget_simple_extent_dims(space.get(), info.shape.data(), nullptr);
   switch (H5Tget_class(type.get())) {
-    case H5T_INTEGER: info.element = ElementClass::kInteger; break;
-    case H5T_FLOAT: info.element = ElementClass::kFloat; break;
-    case H5T_STRING: info.element = ElementClass::kString; break;
-    default: info.element = ElementClass::kOther; break;
+    case H5T_INTEGER:
+      info.element = ElementClass::kInteger;
+      break;
+    case H5T_FLOAT:
+      info.element = ElementClass::kFloat;
+      break;
+    case H5T_STRING:
+      info.element = ElementClass::kString;
+      break;
+    default:
+      info.element = ElementClass::kOther;
+      break;
   }
   info.element_size = H5Tget_size(type.get());
   return info;
@@ -258,11 +289,24 @@ std::vector<int64_t> H5File::read_int_vector(const std::string& dataset) const {
   Eigen::VectorXd v = read_vector(dataset);
   for (Eigen::Index i = 0; i < v.size(); ++i) {
     if (!std::isfinite(v[i]) || v[i] != std::round(v[i]))
-      throw DataError(where(dataset) + ": expected integral values, found " +
-                      std::to_string(v[i]) + " at index " + std::to_string(i));
+      throw DataError(where(dataset) + ": expected integral values, found " + std::to_string(v[i]) +
+                      " at index " + std::to_string(i));
     values[static_cast<size_t>(i)] = static_cast<int64_t>(v[i]);
   }
   return values;
+}
+
+void H5File::read_raw(const std::string& dataset, hid_t mem_type, void* out, size_t count) const {
+  const DatasetInfo meta = info(dataset);
+  size_t n = 1;
+  for (hsize_t d : meta.shape) n *= static_cast<size_t>(d);
+  if (n != count)
+    throw DataError(path_ + ":" + dataset + ": expected " + std::to_string(count) +
+                    " elements, found " + meta.describe());
+  if (count == 0) return;
+  H5Id ds = open_dataset(dataset);
+  if (H5Dread(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
+    throw DataError(path_ + ":" + dataset + ": reading failed");
 }
 
 std::vector<std::string> H5File::read_strings(const std::string& dataset) const {
@@ -334,7 +378,7 @@ std::string H5File::read_attribute_string(const std::string& object,
 }
 
 std::vector<std::string> H5File::read_attribute_strings(const std::string& object,
-                                                       const std::string& name) const {
+                                                        const std::string& name) const {
   if (!has_attribute(object, name))
     throw DataError(where(object) + ": attribute '" + name + "' not found");
   H5Id obj = open_object(object);
@@ -382,8 +426,8 @@ void H5File::write_dataset(const std::string& dataset, hid_t mem_type, hid_t fil
   const auto slash = dataset.find_last_of('/');
   if (slash != std::string::npos && slash > 0) create_group(dataset.substr(0, slash));
   H5Id space(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr));
-  H5Id ds(H5Dcreate2(file_.get(), dataset.c_str(), file_type, space.get(), H5P_DEFAULT,
-                     H5P_DEFAULT, H5P_DEFAULT));
+  H5Id ds(H5Dcreate2(file_.get(), dataset.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT,
+                     H5P_DEFAULT));
   if (!ds.valid()) throw WriteError(where(dataset) + ": cannot create dataset");
   if (element_count(shape) > 0 &&
       H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)

@@ -60,13 +60,16 @@ class H5File {
 
   // Numeric reads convert any integer or float type to double (DataError otherwise).
   Eigen::VectorXd read_vector(const std::string& dataset) const;  // rank 1
-  double read_scalar(const std::string& dataset) const;            // rank 0 (or one element)
+  double read_scalar(const std::string& dataset) const;           // rank 0 (or one element)
   RowMatrixXd read_matrix(const std::string& dataset) const;      // rank 2
   // Rank 1 (N,) is returned as (N, 1); rank 2 as is.
   RowMatrixXd read_columns(const std::string& dataset) const;
   // Integer dataset (or float with integral values), rank 1.
   std::vector<int64_t> read_int_vector(const std::string& dataset) const;
   std::vector<std::string> read_strings(const std::string& dataset) const;
+  // The whole dataset converted to mem_type (e.g. H5T_NATIVE_UINT8) into out, which holds count
+  // elements; DataError when the dataset has a different element count or cannot be read.
+  void read_raw(const std::string& dataset, hid_t mem_type, void* out, size_t count) const;
 
   bool has_attribute(const std::string& object, const std::string& name) const;
   double read_attribute_double(const std::string& object, const std::string& name) const;

@@ -198,10 +198,7 @@ size_t element_count(const DatasetInfo& meta) {
 // Reads a whole dataset converted to `mem_type` (the lib reads only ranks 1-2 / int rank 1).
 void read_raw(const H5File& file, const std::string& path, hid_t mem_type, size_t count,
               void* out) {
-  if (count == 0) return;
-  H5Id ds(H5Dopen2(file.id(), path.c_str(), H5P_DEFAULT));
-  if (!ds.valid() || H5Dread(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
-    throw DataError(file.path() + ":" + path + ": reading failed");
+  file.read_raw(path, mem_type, out, count);
 }
 
 VarTable read_vars(const H5File& file, const std::string& path) {
@@ -532,9 +529,10 @@ void write_meta(io::H5File& file, const ImageMeta& meta) {
   image("clean", meta.clean, "intensity in [0,1]");
   image("shading", meta.shading, "intensity in [0,1]");
   if (meta.valid.size() > 0) {
-    file.write_uint8("/meta/valid", std::vector<uint8_t>(meta.valid.data(),
-                                                         meta.valid.data() + meta.valid.size()),
-                     {static_cast<hsize_t>(meta.valid.rows()), static_cast<hsize_t>(meta.valid.cols())});
+    file.write_uint8(
+        "/meta/valid",
+        std::vector<uint8_t>(meta.valid.data(), meta.valid.data() + meta.valid.size()),
+        {static_cast<hsize_t>(meta.valid.rows()), static_cast<hsize_t>(meta.valid.cols())});
     file.set_units("/meta/valid", "1 = valid pixel");
   }
   if (meta.light.size() > 0) {

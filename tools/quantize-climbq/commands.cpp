@@ -6,6 +6,9 @@
 #include "io/atomic_output.hpp"
 #include "io/provenance.hpp"
 #include "lt_dataset.hpp"
+#include "metrics.hpp"
+#include "model.hpp"
+#include "trainer.hpp"
 
 namespace effinfer::climbq {
 namespace {
@@ -47,6 +50,77 @@ DataOptions data_options(const io::Config& c) {
   return o;
 }
 
+// Sets a config key from a flag when the flag was given (spec 3.3: flags are config keys).
+void set_flag(RunContext& ctx, const std::string& key, const std::string& value) {
+  if (!value.empty()) ctx.config.set(key + "=" + value);
+}
+
+TrainOptions train_options(const io::Config& c, const std::string& section) {
+  TrainOptions o;
+  o.epochs = static_cast<int>(c.get_int(section + ".epochs"));
+  if (o.epochs < 1) c.fail(section + ".epochs", "expected >= 1");
+  o.lr = c.get_double(section + ".lr");
+  if (!(o.lr > 0) || !std::isfinite(o.lr)) c.fail(section + ".lr", "expected a finite number > 0");
+  o.batch_size = c.get_int("optim.batch_size");
+  if (o.batch_size < 2) c.fail("optim.batch_size", "expected >= 2");
+  o.momentum = c.get_double("optim.momentum");
+  o.weight_decay = c.get_double("optim.weight_decay");
+  o.schedule = parse_schedule_kind(c.get_string("optim.schedule"));
+  o.milestones.clear();
+  for (double m : c.get_doubles("optim.milestones")) o.milestones.push_back(static_cast<int>(m));
+  o.gamma = c.get_double("optim.gamma");
+  return o;
+}
+
+HomoVarOptions homovar_options(const io::Config& c) {
+  HomoVarOptions o;
+  o.alpha = c.get_double("homovar.alpha");
+  o.beta = c.get_double("homovar.beta");
+  if (!(o.alpha > 0 && o.alpha < 1)) c.fail("homovar.alpha", "expected a number in (0, 1)");
+  if (!(o.beta > 0 && o.beta < 1)) c.fail("homovar.beta", "expected a number in (0, 1)");
+  o.counts = parse_homovar_counts(c.get_string("homovar.counts"));
+  o.membership = parse_homovar_membership(c.get_string("homovar.membership"));
+  return o;
+}
+
+std::vector<Split> splits_of(const io::Config& c, const std::vector<int64_t>& counts) {
+  const std::string rule = c.get_string("eval.split");
+  if (rule != "rank" && rule != "absolute") c.fail("eval.split", "expected rank or absolute");
+  return class_splits(counts, rule == "rank" ? SplitRule::kRank : SplitRule::kAbsolute,
+                      c.get_double("eval.rank_fraction"), c.get_int("eval.many_min"),
+                      c.get_int("eval.few_max"));
+}
+
+SplitView view_of(const Dataset& d, const std::string& split) {
+  if (split == "test") return test_view(d);
+  if (split == "val") return val_view(d);
+  if (split == "train") return train_view(d);
+  throw UsageError("--split: expected test, val or train, found '" + split + "'");
+}
+
+EvalMetrics evaluate_model(Network<float>& net, const Dataset& d, const SplitView& view,
+                           const std::vector<Split>& splits, const io::Config& c, int threads) {
+  const auto pred = evaluate(net.seq(), view, c.get_int("eval.batch_size"), threads);
+  std::vector<int> labels(view.y->begin(), view.y->end());
+  return compute_metrics(pred, labels, d.classes, splits);
+}
+
+void check_model_matches(const Network<float>& net, const Dataset& d, const std::string& path) {
+  const ModelSpec& s = net.spec();
+  if (s.height != d.height || s.width != d.width || s.channels != d.channels ||
+      s.classes != d.classes)
+    throw DataError(path + ":/model: input " + std::to_string(s.height) + "x" +
+                    std::to_string(s.width) + "x" + std::to_string(s.channels) + ", " +
+                    std::to_string(s.classes) + " classes; the data has " +
+                    std::to_string(d.height) + "x" + std::to_string(d.width) + "x" +
+                    std::to_string(d.channels) + ", " + std::to_string(d.classes) + " classes");
+}
+
+void summary_of_run(RunContext& ctx, const RunRecord& run) {
+  const Json j = run_json(run);
+  ctx.summary.update(j);
+}
+
 }  // namespace
 
 void run_make_data(RunContext& ctx, const CommandFlags& flags) {
@@ -72,6 +146,99 @@ void run_make_data(RunContext& ctx, const CommandFlags& flags) {
   ctx.summary.set("n_test", static_cast<long long>(d.test.size()));
   ctx.summary.set("rho", d.rho);
   ctx.summary.set("n_max", static_cast<long long>(d.n_max));
+}
+
+void run_train(RunContext& ctx, const CommandFlags& flags) {
+  if (ctx.options.inputs.size() != 1) throw UsageError("train: expected one -i data file");
+  if (ctx.options.output.empty()) throw UsageError("train: -o/--output is required");
+  io::check_output_path(ctx.options.output, ctx.options.force);
+  set_flag(ctx, "model.arch", flags.arch);
+  set_flag(ctx, "train.loss", flags.loss);
+  set_flag(ctx, "train.epochs", flags.epochs);
+  set_flag(ctx, "train.lr", flags.lr);
+  const io::Config& c = ctx.config;
+  const TrainOptions options = train_options(c, "train");
+  const LossKind loss_kind = parse_loss_kind(c.get_string("train.loss"));
+  const HomoVarOptions hv = homovar_options(c);
+  if (c.get_string("train.select") != "last")
+    c.fail("train.select", "only `last` is available in this release");
+  const Dataset d = read_dataset(ctx.options.inputs.front());
+
+  ModelSpec spec;
+  spec.arch = parse_arch(c.get_string("model.arch"));
+  spec.height = d.height, spec.width = d.width, spec.channels = d.channels;
+  spec.classes = d.classes;
+  spec.method = Method::kFp32;
+  spec.pixel_scale = d.pixel_scale, spec.norm_mean = d.norm_mean, spec.norm_std = d.norm_std;
+  spec.class_counts = d.class_counts;
+  spec.mode = "fp32";
+  spec.loss = to_string(loss_kind);
+  validate(spec);
+  Network<float> net = build_model<float>(spec, ctx.seed);
+  const ClassificationLoss loss(
+      loss_kind, std::vector<double>(d.class_counts.begin(), d.class_counts.end()), hv);
+  const TrainResult tr = train_epochs(
+      net.seq(), net.feature_tap(), train_view(d), loss, options, ctx.seed, ctx.threads,
+      [&](const EpochReport& e) {
+        ctx.log.info("epoch " + std::to_string(e.epoch + 1) + "/" + std::to_string(e.epochs) +
+                     ": loss " + std::to_string(e.mean_loss) + ", lr " + std::to_string(e.lr));
+      });
+  const auto splits = splits_of(c, d.class_counts);
+  RunRecord run;
+  run.method = "fp32", run.mode = "fp32", run.loss = spec.loss, run.seed = ctx.seed;
+  run.metrics = evaluate_model(net, d, test_view(d), splits, c, ctx.threads);
+  run.has_drops = true;  // the FP32 model is its own reference: drops 0
+  for (const auto& w : run.metrics.warnings) ctx.log.warn(w);
+  io::write_hdf5_output(ctx, kSchema, [&](io::H5File& f) {
+    f.set_attribute("/", "content", "model");
+    save_model(f, net);
+    write_results(f, ResultsHeader{d.class_names, d.class_counts, splits}, {run});
+  });
+  summary_of_run(ctx, run);
+  ctx.summary.set("epochs", options.epochs);
+  ctx.summary.set("final_loss", tr.epoch_loss.empty() ? 0.0 : tr.epoch_loss.back());
+}
+
+void run_eval(RunContext& ctx, const CommandFlags& flags) {
+  if (ctx.options.inputs.size() != 1) throw UsageError("eval: expected one -i data file");
+  if (flags.model.empty()) throw UsageError("eval: --model is required");
+  if (!ctx.options.output.empty()) io::check_output_path(ctx.options.output, ctx.options.force);
+  const io::Config& c = ctx.config;
+  const std::string split = flags.split.empty() ? "test" : flags.split;
+  const Dataset d = read_dataset(ctx.options.inputs.front());
+  const SplitView view = view_of(d, split);
+  Network<float> net = load_model<float>(flags.model);
+  check_model_matches(net, d, flags.model);
+  const auto splits = splits_of(c, d.class_counts);
+  RunRecord run;
+  run.method = method_name(net.spec().method);
+  run.mode = net.spec().mode;
+  run.loss = net.spec().loss;
+  run.bits_w = net.spec().method == Method::kFp32 ? 0 : net.spec().bits_w;
+  run.bits_a = net.spec().method == Method::kFp32 ? 0 : net.spec().bits_a;
+  run.seed = ctx.seed;
+  run.metrics = evaluate_model(net, d, view, splits, c, ctx.threads);
+  std::vector<RunRecord> runs;
+  if (!flags.reference.empty()) {
+    Network<float> ref = load_model<float>(flags.reference);
+    check_model_matches(ref, d, flags.reference);
+    RunRecord r;
+    r.method = "fp32", r.mode = "fp32", r.loss = ref.spec().loss, r.seed = ctx.seed;
+    r.metrics = evaluate_model(ref, d, view, splits, c, ctx.threads);
+    r.has_drops = true;
+    run.drops = drops_against(r.metrics, run.metrics);
+    run.has_drops = true;
+    runs.push_back(r);
+  }
+  runs.push_back(run);
+  for (const auto& w : run.metrics.warnings) ctx.log.warn(w);
+  if (!ctx.options.output.empty())
+    io::write_hdf5_output(ctx, kSchema, [&](io::H5File& f) {
+      f.set_attribute("/", "content", "results");
+      write_results(f, ResultsHeader{d.class_names, d.class_counts, splits}, runs);
+    });
+  summary_of_run(ctx, run);
+  ctx.summary.set("split", split);
 }
 
 }  // namespace effinfer::climbq

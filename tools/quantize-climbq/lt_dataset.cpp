@@ -242,4 +242,69 @@ void write_dataset(io::H5File& f, const Dataset& d) {
   f.set_units("/data/class_order", "label at rank i");
 }
 
+Dataset read_dataset(const std::string& path) {
+  const io::H5File f = io::H5File::open(path);
+  auto fail = [&](const std::string& where, const std::string& what) -> void {
+    throw DataError(path + ":" + where + ": " + what);
+  };
+  if (!f.has_attribute("/", "effinfer_schema") ||
+      f.read_attribute_string("/", "effinfer_schema") != kSchema ||
+      !f.has_attribute("/", "content") || f.read_attribute_string("/", "content") != "data")
+    fail("/", std::string("expected a quantize-climbq data file (effinfer_schema ") + kSchema +
+                  ", content data; make one with `quantize-climbq make-data`)");
+  Dataset d;
+  d.source = f.read_attribute_string("/", "source");
+  d.classes = static_cast<int>(f.read_attribute_int("/", "num_classes"));
+  d.rho = f.read_attribute_double("/", "rho");
+  d.n_max = f.read_attribute_int("/", "n_max");
+  d.count_rule = f.read_attribute_string("/", "count_rule");
+  d.class_order_name = f.read_attribute_string("/", "class_order");
+  d.seed = static_cast<uint64_t>(f.read_attribute_int("/", "seed"));
+  d.pixel_scale = f.read_attribute_double("/", "pixel_scale");
+  d.norm_mean = f.read_attribute_double("/", "norm_mean");
+  d.norm_std = f.read_attribute_double("/", "norm_std");
+  if (d.classes < 2) fail("/ (attr num_classes)", "expected >= 2");
+  if (!(d.norm_std > 0) || !std::isfinite(d.pixel_scale) || !std::isfinite(d.norm_mean))
+    fail("/ (attrs pixel_scale, norm_mean, norm_std)", "expected finite values, norm_std > 0");
+  auto split = [&](const std::string& name, ImageSplit& s) {
+    const std::string g = "/data/" + name;
+    const auto info = f.info(g + "/x");
+    if (info.shape.size() != 4 || info.element != io::ElementClass::kInteger)
+      fail(g + "/x", "expected uint8 (N, H, W, C), found " + info.describe());
+    const auto n = static_cast<int64_t>(info.shape[0]);
+    if (d.height == 0) {
+      d.height = static_cast<int64_t>(info.shape[1]);
+      d.width = static_cast<int64_t>(info.shape[2]);
+      d.channels = static_cast<int64_t>(info.shape[3]);
+    } else if (static_cast<int64_t>(info.shape[1]) != d.height ||
+               static_cast<int64_t>(info.shape[2]) != d.width ||
+               static_cast<int64_t>(info.shape[3]) != d.channels) {
+      fail(g + "/x", "image shape differs from /data/train/x");
+    }
+    s.x.resize(static_cast<size_t>(n * d.height * d.width * d.channels));
+    f.read_raw(g + "/x", H5T_NATIVE_UINT8, s.x.data(), s.x.size());
+    const auto y = f.read_int_vector(g + "/y");
+    if (static_cast<int64_t>(y.size()) != n)
+      fail(g + "/y",
+           "expected " + std::to_string(n) + " labels, found " + std::to_string(y.size()));
+    for (size_t i = 0; i < y.size(); ++i)
+      if (y[i] < 0 || y[i] >= d.classes)
+        fail(g + "/y", "label " + std::to_string(y[i]) + " at " + std::to_string(i) +
+                           " outside [0, " + std::to_string(d.classes) + ")");
+    s.y.assign(y.begin(), y.end());
+    if (f.exists(g + "/source_index")) s.source_index = f.read_int_vector(g + "/source_index");
+  };
+  split("train", d.train);
+  split("val", d.val);
+  split("test", d.test);
+  d.class_counts = f.read_int_vector("/data/class_counts");
+  std::vector<int64_t> hist(static_cast<size_t>(d.classes), 0);
+  for (int32_t y : d.train.y) ++hist[static_cast<size_t>(y)];
+  if (d.class_counts != hist) fail("/data/class_counts", "expected the histogram of /data/train/y");
+  d.class_names = f.read_strings("/data/class_names");
+  const auto order = f.read_int_vector("/data/class_order");
+  d.class_order.assign(order.begin(), order.end());
+  return d;
+}
+
 }  // namespace effinfer::climbq

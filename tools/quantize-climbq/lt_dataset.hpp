@@ -68,4 +68,9 @@ Dataset build_dataset(const DataOptions& options, uint64_t seed);
 // Writes /data/... and the root attributes of spec 3.5 into an open new file.
 void write_dataset(io::H5File& file, const Dataset& data);
 
+// Reads a data file (content = data). InputError (66) when missing; DataError (65) naming the
+// dataset for a wrong schema, shape, dtype, a label outside [0, C) or class_counts that differ
+// from the train histogram.
+Dataset read_dataset(const std::string& path);
+
 }  // namespace effinfer::climbq

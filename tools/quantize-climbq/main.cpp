@@ -1,5 +1,5 @@
 // quantize-climbq: class-imbalanced quantization (ClimbQ; Chen, Yang & Chen, NeurIPS 2022).
-// Being built up milestone by milestone (issue 4); this release has make-data.
+// Being built up milestone by milestone (issue 4); this release has make-data, train and eval.
 #include "commands.hpp"
 
 const char* quantize_climbq_default_config_yaml();
@@ -26,5 +26,22 @@ int main(int argc, char** argv) {
                         "natural | reverse | shuffle (data.class_order)");
   make_data->add_option("--val-per-class", flags.val_per_class,
                         "Validation images per class (data.val_per_class)");
+  auto* train = tool.add_command(
+      "train", "Train the FP32 network (mlp or cnn) and evaluate it on the test split",
+      "Examples:\n  quantize-climbq train -i fmnist_lt.h5 -o fp32.h5\n"
+      "  quantize-climbq train -i synth.h5 --epochs 5 --loss cb -o fp32.h5",
+      [&](RunContext& ctx) { cq::run_train(ctx, flags); });
+  train->add_option("--arch", flags.arch, "mlp | cnn (model.arch)");
+  train->add_option("--loss", flags.loss, "ce | cb | homovar (train.loss)");
+  train->add_option("--epochs", flags.epochs, "Training epochs (train.epochs)");
+  train->add_option("--lr", flags.lr, "Initial learning rate (train.lr)");
+  auto* eval = tool.add_command(
+      "eval", "Per-class, many/medium/few and worst-class accuracy of a model",
+      "Examples:\n  quantize-climbq eval -i fmnist_lt.h5 --model q.h5 --reference fp32.h5\n"
+      "  quantize-climbq eval -i fmnist_lt.h5 --model fp32.h5 --split val -o res.h5",
+      [&](RunContext& ctx) { cq::run_eval(ctx, flags); });
+  eval->add_option("--model", flags.model, "Model file (train, ptq or qat output)")->required();
+  eval->add_option("--split", flags.split, "test | val | train (default test)");
+  eval->add_option("--reference", flags.reference, "FP32 model: report drops against it");
   return tool.run(argc, argv);
 }
