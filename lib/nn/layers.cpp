@@ -122,22 +122,14 @@ template <class T>
 std::vector<Param<T>> Dense<T>::params() {
   std::vector<Param<T>> p{{"W", &w_, &dw_, true, this->frozen_}};
   if (has_bias_) p.push_back({"b", &b_, &db_, true, this->frozen_});
-  if (transform_)
-    for (auto q : transform_->params()) {
-      q.name = transform_->name() + "/" + q.name;
-      p.push_back(q);
-    }
+  if (transform_) append_prefixed(p, transform_->params(), transform_->name());
   return p;
 }
 
 template <class T>
 std::vector<Param<T>> Dense<T>::buffers() {
   std::vector<Param<T>> p;
-  if (transform_)
-    for (auto q : transform_->buffers()) {
-      q.name = transform_->name() + "/" + q.name;
-      p.push_back(q);
-    }
+  if (transform_) append_prefixed(p, transform_->buffers(), transform_->name());
   return p;
 }
 

@@ -20,4 +20,15 @@ struct Param {
   bool frozen = false;        // no gradient is accumulated and the optimiser skips it
 };
 
+// Appends `params` to `out` with names prefixed "<prefix>/" (a layer exposing the parameters of a
+// part it owns, e.g. its weight transform).
+template <class T>
+void append_prefixed(std::vector<Param<T>>& out, std::vector<Param<T>> params,
+                     const std::string& prefix) {
+  for (auto& q : params) {
+    q.name = prefix + "/" + q.name;
+    out.push_back(std::move(q));
+  }
+}
+
 }  // namespace effinfer::nn
