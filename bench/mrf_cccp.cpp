@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "admm.hpp"
+#include "bench_util.hpp"
 #include "cccp.hpp"
 #include "core/blas.hpp"
 #include "core/build_info.hpp"
@@ -68,20 +69,11 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // The authors' per-instance times on the 3x3 set (spec 2.7 "Honest expectation").
 constexpr double kAuthorsAdmmS = 18.3, kAuthorsCccpS = 11.5;
 
-std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string format(const char* fmt, ...) {
-  char buf[1024];
-  va_list args;
-  va_start(args, fmt);
-  vsnprintf(buf, sizeof buf, fmt, args);
-  va_end(args);
-  return buf;
-}
+using effinfer::bench::cpu_model;
+using effinfer::bench::env_or;
+using effinfer::bench::format;
 
-// "-" for NaN so missing values read as absent in the tables.
-std::string num(double v, const char* fmt = "%.4g") {
-  return std::isfinite(v) ? format(fmt, v) : std::string("-");
-}
+std::string num(double v, const char* fmt = "%.4g") { return effinfer::bench::num(v, fmt); }
 Json jnum(double v) { return std::isfinite(v) ? Json(v) : Json(); }
 const char* met(bool ok) { return ok ? "met" : "NOT met"; }
 
@@ -112,22 +104,6 @@ void print_json(const std::string& row, Json fields) {
   out.set("blas_core", g_core_name);
   out.update(fields);
   std::printf("%s\n", out.dump().c_str());
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.compare(0, 10, "model name") == 0) {
-      const size_t colon = line.find(':');
-      return colon == std::string::npos ? line : line.substr(colon + 2);
-    }
-  return "unknown";
-}
-
-std::string env_or(const char* name, const char* fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v ? v : fallback;
 }
 
 std::string load_average() {
@@ -391,7 +367,8 @@ void row_b1() {
   const int B = static_cast<int>(set.instances.size());
   std::printf("\n== B1 recon3d 3x3: %s, %d instances, 1 thread, init depth %.0f\n", what.c_str(), B,
               mrf::kRecon3dInitDepth);
-  MethodStats cccp{"cccp"}, lbfgs{"lbfgs"}, gd{"gd"}, admm{"admm"};
+  MethodStats cccp, lbfgs, gd, admm;
+  cccp.name = "cccp", lbfgs.name = "lbfgs", gd.name = "gd", admm.name = "admm";
   double decomp_s = 0, cccp_run_s = 0, lbfgs_run_s = 0;
   int64_t flops_per_eval = -1, n_sdp = 0, fallbacks = 0;
   int sdp_iters_max = 0;

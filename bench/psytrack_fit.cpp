@@ -31,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "core/blas.hpp"
 #include "core/build_info.hpp"
 #include "core/json.hpp"
@@ -55,20 +56,11 @@ using effinfer::Json;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr int kCblasRowMajor = 101, kCblasNoTrans = 111;
 
-std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string format(const char* fmt, ...) {
-  char buf[1024];
-  va_list args;
-  va_start(args, fmt);
-  vsnprintf(buf, sizeof buf, fmt, args);
-  va_end(args);
-  return buf;
-}
+using effinfer::bench::cpu_model;
+using effinfer::bench::env_or;
+using effinfer::bench::format;
 
-// "-" for NaN so missing values read as absent in the tables.
-std::string num(double v, const char* fmt = "%.3f") {
-  return std::isfinite(v) ? format(fmt, v) : std::string("-");
-}
+std::string num(double v, const char* fmt = "%.3f") { return effinfer::bench::num(v, fmt); }
 
 // ---------------------------------------------------------------------------------------------
 // Process measurements
@@ -121,22 +113,6 @@ Timing measure(const std::function<void()>& f, double min_cpu) {
   t.wall = (effinfer::wall_seconds() - w0) / t.reps;
   t.rss = peak_rss_mib();
   return t;
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.compare(0, 10, "model name") == 0) {
-      const size_t colon = line.find(':');
-      return colon == std::string::npos ? line : line.substr(colon + 2);
-    }
-  return "unknown";
-}
-
-std::string env_or(const char* name, const char* fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v ? v : fallback;
 }
 
 // ---------------------------------------------------------------------------------------------
