@@ -201,6 +201,7 @@ double target_of(const mrf::MethodResult& cccp, const mrf::MethodResult& lbfgs) 
 }
 
 struct MethodStats {
+  explicit MethodStats(std::string n = "") : name(std::move(n)) {}
   std::string name;
   std::vector<double> energy, metric;
   double wall = 0;       // wall s over all instances (incl. decomposition for cccp)
@@ -367,8 +368,7 @@ void row_b1() {
   const int B = static_cast<int>(set.instances.size());
   std::printf("\n== B1 recon3d 3x3: %s, %d instances, 1 thread, init depth %.0f\n", what.c_str(), B,
               mrf::kRecon3dInitDepth);
-  MethodStats cccp, lbfgs, gd, admm;
-  cccp.name = "cccp", lbfgs.name = "lbfgs", gd.name = "gd", admm.name = "admm";
+  MethodStats cccp{"cccp"}, lbfgs{"lbfgs"}, gd{"gd"}, admm{"admm"};
   double decomp_s = 0, cccp_run_s = 0, lbfgs_run_s = 0;
   int64_t flops_per_eval = -1, n_sdp = 0, fallbacks = 0;
   int sdp_iters_max = 0;
