@@ -552,4 +552,22 @@ void copy_object(const H5File& source, const std::string& source_path, H5File& t
                      source_path + " failed (already present?)");
 }
 
+DatasetInfo require_dataset(const H5File& file, const std::string& path, bool integer,
+                            std::initializer_list<size_t> ranks, const std::string& expected) {
+  const std::string where = file.path() + ":" + path;
+  if (!file.exists(path))
+    throw DataError(where + ": missing dataset " + path + ", expected " + expected);
+  if (!file.is_dataset(path))
+    throw DataError(where + ": expected a dataset " + expected + ", found a group");
+  const DatasetInfo meta = file.info(path);
+  const bool ok_type =
+      integer ? meta.element == ElementClass::kInteger
+              : (meta.element == ElementClass::kFloat || meta.element == ElementClass::kInteger);
+  if (!ok_type)
+    throw DataError(where + ": wrong dtype, expected " + expected + ", found " + meta.describe());
+  if (std::find(ranks.begin(), ranks.end(), meta.shape.size()) == ranks.end())
+    throw DataError(where + ": wrong rank, expected " + expected + ", found " + meta.describe());
+  return meta;
+}
+
 }  // namespace effinfer::io

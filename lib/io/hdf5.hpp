@@ -6,6 +6,7 @@
 
 #include <Eigen/Dense>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -129,5 +130,15 @@ void copy_object(const H5File& source, const std::string& source_path, H5File& t
 
 // Turns off HDF5's automatic error-stack printing (our messages say what went wrong).
 void silence_hdf5_errors();
+
+// Checks that `path` is a dataset of an integer (integer = true) or numeric element class with one
+// of the given ranks; DataError "file:path: missing dataset / wrong dtype / wrong rank, expected
+// <expected>, found <what>" otherwise. `expected` reads like "float64 (B, V, 3)".
+DatasetInfo require_dataset(const H5File& file, const std::string& path, bool integer,
+                            std::initializer_list<size_t> ranks, const std::string& expected);
+inline DatasetInfo require_dataset(const H5File& file, const std::string& path, bool integer,
+                                   size_t rank, const std::string& expected) {
+  return require_dataset(file, path, integer, {rank}, expected);
+}
 
 }  // namespace effinfer::io

@@ -171,24 +171,7 @@ void validate(const Model& model, const Context& c) {
 
 // ---- HDF5 --------------------------------------------------------------------------------
 
-// Checks presence, dtype class and rank of a dataset; `expected` describes it ("int64 (F, k)").
-DatasetInfo require_dataset(const H5File& file, const std::string& path, bool integer,
-                            std::initializer_list<size_t> ranks, const std::string& expected) {
-  const std::string where = file.path() + ":" + path;
-  if (!file.exists(path))
-    throw DataError(where + ": missing dataset " + path + ", expected " + expected);
-  if (!file.is_dataset(path))
-    throw DataError(where + ": expected a dataset " + expected + ", found a group");
-  const DatasetInfo meta = file.info(path);
-  const bool ok_type =
-      integer ? meta.element == ElementClass::kInteger
-              : (meta.element == ElementClass::kFloat || meta.element == ElementClass::kInteger);
-  if (!ok_type)
-    throw DataError(where + ": wrong dtype, expected " + expected + ", found " + meta.describe());
-  if (std::find(ranks.begin(), ranks.end(), meta.shape.size()) == ranks.end())
-    throw DataError(where + ": wrong rank, expected " + expected + ", found " + meta.describe());
-  return meta;
-}
+using io::require_dataset;
 
 size_t element_count(const DatasetInfo& meta) {
   return std::accumulate(meta.shape.begin(), meta.shape.end(), size_t{1},

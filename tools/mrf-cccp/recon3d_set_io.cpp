@@ -37,24 +37,7 @@ std::string shape_text(const DatasetInfo& meta) {
   return out + (meta.shape.size() == 1 ? ",)" : ")");
 }
 
-// Presence, element class and rank of a dataset; `expected` reads like "float64 (B, V, 3)".
-DatasetInfo require_dataset(const H5File& file, const std::string& path, bool integer, size_t rank,
-                            const std::string& expected) {
-  const std::string where = file.path() + ":" + path;
-  if (!file.exists(path))
-    throw DataError(where + ": missing dataset " + path + ", expected " + expected);
-  if (!file.is_dataset(path))
-    throw DataError(where + ": expected a dataset " + expected + ", found a group");
-  const DatasetInfo meta = file.info(path);
-  const bool ok_type =
-      integer ? meta.element == ElementClass::kInteger
-              : (meta.element == ElementClass::kFloat || meta.element == ElementClass::kInteger);
-  if (!ok_type)
-    throw DataError(where + ": wrong dtype, expected " + expected + ", found " + meta.describe());
-  if (meta.shape.size() != rank)
-    throw DataError(where + ": wrong rank, expected " + expected + ", found " + meta.describe());
-  return meta;
-}
+using io::require_dataset;
 
 // Checks dimensions against expected values (-1 = any); `names` label them ("B", "V", "3").
 void require_shape(const H5File& file, const std::string& path, const DatasetInfo& meta,
