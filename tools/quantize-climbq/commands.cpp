@@ -8,6 +8,7 @@
 #include "lt_dataset.hpp"
 #include "metrics.hpp"
 #include "model.hpp"
+#include "ptq.hpp"
 #include "trainer.hpp"
 
 namespace effinfer::climbq {
@@ -239,6 +240,52 @@ void run_eval(RunContext& ctx, const CommandFlags& flags) {
     });
   summary_of_run(ctx, run);
   ctx.summary.set("split", split);
+}
+
+void run_ptq(RunContext& ctx, const CommandFlags& flags) {
+  if (ctx.options.inputs.size() != 1) throw UsageError("ptq: expected one -i data file");
+  if (flags.model.empty()) throw UsageError("ptq: --model (the FP32 model) is required");
+  if (ctx.options.output.empty()) throw UsageError("ptq: -o/--output is required");
+  io::check_output_path(ctx.options.output, ctx.options.force);
+  set_flag(ctx, "ptq.method", flags.method);
+  set_flag(ctx, "quant.bits_w", flags.bits.empty() ? flags.bits_w : flags.bits);
+  set_flag(ctx, "quant.bits_a", flags.bits.empty() ? flags.bits_a : flags.bits);
+  const io::Config& c = ctx.config;
+  const Method method = parse_method(c.get_string("ptq.method"));
+  const int bits_w = static_cast<int>(c.get_int("quant.bits_w"));
+  const int bits_a = static_cast<int>(c.get_int("quant.bits_a"));
+  for (const auto& [key, b] :
+       {std::pair{"quant.bits_w", bits_w}, std::pair{"quant.bits_a", bits_a}})
+    if (b < 2 || b > 16) c.fail(key, "expected bits in 2..16, found " + std::to_string(b));
+  PtqOptions options;
+  options.bn_recalibrate = parse_bn_recalibrate(c.get_string("ptq.bn_recalibrate"));
+  options.calib_batches = static_cast<int>(c.get_int("ptq.calib_batches"));
+  options.calib_batch_size = c.get_int("ptq.calib_batch_size");
+  const Dataset d = read_dataset(ctx.options.inputs.front());
+  Network<float> fp32 = load_model<float>(flags.model);
+  check_model_matches(fp32, d, flags.model);
+  if (fp32.spec().method != Method::kFp32)
+    throw DataError(flags.model + ":/model (attr method): expected an FP32 model, found " +
+                    method_name(fp32.spec().method));
+  Network<float> q = ptq(fp32, method, bits_w, bits_a, d, options, ctx.seed, ctx.threads);
+  const auto splits = splits_of(c, d.class_counts);
+  RunRecord ref;
+  ref.method = "fp32", ref.mode = "fp32", ref.loss = fp32.spec().loss, ref.seed = ctx.seed;
+  ref.metrics = evaluate_model(fp32, d, test_view(d), splits, c, ctx.threads);
+  ref.has_drops = true;
+  RunRecord run;
+  run.method = method_name(method), run.mode = "ptq", run.loss = fp32.spec().loss;
+  run.bits_w = bits_w, run.bits_a = bits_a, run.seed = ctx.seed;
+  run.metrics = evaluate_model(q, d, test_view(d), splits, c, ctx.threads);
+  run.drops = drops_against(ref.metrics, run.metrics);
+  run.has_drops = true;
+  for (const auto& w : run.metrics.warnings) ctx.log.warn(w);
+  io::write_hdf5_output(ctx, kSchema, [&](io::H5File& f) {
+    f.set_attribute("/", "content", "model");
+    save_model(f, q);
+    write_results(f, ResultsHeader{d.class_names, d.class_counts, splits}, {ref, run});
+  });
+  summary_of_run(ctx, run);
 }
 
 }  // namespace effinfer::climbq

@@ -1,5 +1,6 @@
 // quantize-climbq: class-imbalanced quantization (ClimbQ; Chen, Yang & Chen, NeurIPS 2022).
-// Being built up milestone by milestone (issue 4); this release has make-data, train and eval.
+// Being built up milestone by milestone (issue 4); this release has make-data, train, ptq and
+// eval.
 #include "commands.hpp"
 
 const char* quantize_climbq_default_config_yaml();
@@ -35,6 +36,17 @@ int main(int argc, char** argv) {
   train->add_option("--loss", flags.loss, "ce | cb | homovar (train.loss)");
   train->add_option("--epochs", flags.epochs, "Training epochs (train.epochs)");
   train->add_option("--lr", flags.lr, "Initial learning rate (train.lr)");
+  auto* ptq = tool.add_command(
+      "ptq", "Post-training quantization of an FP32 model (ClimbQ with BN re-estimation, uniform)",
+      "Examples:\n  quantize-climbq ptq -i fmnist_lt.h5 --model fp32.h5 --bits 2 -o "
+      "climbq_w2a2.h5\n"
+      "  quantize-climbq ptq -i fmnist_lt.h5 --model fp32.h5 --method uniform --bits 8 -o u8.h5",
+      [&](RunContext& ctx) { cq::run_ptq(ctx, flags); });
+  ptq->add_option("--model", flags.model, "The FP32 model (train output)");
+  ptq->add_option("--method", flags.method, "climbq | climbq-noscale | uniform (ptq.method)");
+  ptq->add_option("--bits", flags.bits, "Weight and activation bits (quant.bits_w, quant.bits_a)");
+  ptq->add_option("--bits-w", flags.bits_w, "Weight bits (quant.bits_w)");
+  ptq->add_option("--bits-a", flags.bits_a, "Activation bits (quant.bits_a)");
   auto* eval = tool.add_command(
       "eval", "Per-class, many/medium/few and worst-class accuracy of a model",
       "Examples:\n  quantize-climbq eval -i fmnist_lt.h5 --model q.h5 --reference fp32.h5\n"
