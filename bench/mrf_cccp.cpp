@@ -200,6 +200,15 @@ double target_of(const mrf::MethodResult& cccp, const mrf::MethodResult& lbfgs) 
   return e + 1e-3 * std::abs(e);
 }
 
+// Runs f() and stores its wall time in seconds.
+template <class F>
+auto timed(double& seconds, F&& f) {
+  const double start = wall_seconds();
+  auto result = f();
+  seconds = wall_seconds() - start;
+  return result;
+}
+
 struct MethodStats {
   explicit MethodStats(std::string n = "") : name(std::move(n)) {}
   std::string name;
@@ -386,18 +395,18 @@ void row_b1() {
     n_sdp += d.n_sdp;
     fallbacks += d.fallbacks;
     sdp_iters_max = std::max(sdp_iters_max, d.sdp_iters_max);
-    t0 = wall_seconds();
-    const mrf::MethodResult rc = mrf::run_cccp(energy, model.x0, mrf::CccpOptions{});
-    const double tc = wall_seconds() - t0;
-    t0 = wall_seconds();
-    const mrf::MethodResult rl = mrf::run_lbfgs(energy, model.x0, mrf::LbfgsOptions{});
-    const double tl = wall_seconds() - t0;
-    t0 = wall_seconds();
-    const mrf::MethodResult rg = mrf::run_gd(energy, model.x0, mrf::GdOptions{});
-    const double tg = wall_seconds() - t0;
-    t0 = wall_seconds();
-    const mrf::MethodResult ra = mrf::run_admm(model, energy, model.x0, mrf::AdmmOptions{});
-    const double ta = wall_seconds() - t0;
+    double tc = 0;
+    const mrf::MethodResult rc =
+        timed(tc, [&] { return mrf::run_cccp(energy, model.x0, mrf::CccpOptions{}); });
+    double tl = 0;
+    const mrf::MethodResult rl =
+        timed(tl, [&] { return mrf::run_lbfgs(energy, model.x0, mrf::LbfgsOptions{}); });
+    double tg = 0;
+    const mrf::MethodResult rg =
+        timed(tg, [&] { return mrf::run_gd(energy, model.x0, mrf::GdOptions{}); });
+    double ta = 0;
+    const mrf::MethodResult ra =
+        timed(ta, [&] { return mrf::run_admm(model, energy, model.x0, mrf::AdmmOptions{}); });
     const double target = target_of(rc, rl);
     const auto& inst = set.instances[b];
     cccp.add(rc, mrf::vertex_error(rc.x, inst), td + tc, td, target);
@@ -604,12 +613,12 @@ void row_b2() {
 
   // Full runs.
   energy.set_threads(g_opt.threads);
-  t0 = wall_seconds();
-  const mrf::MethodResult rc = mrf::run_cccp(energy, model.x0, mrf::CccpOptions{});
-  const double tc = wall_seconds() - t0;
-  t0 = wall_seconds();
-  const mrf::MethodResult rl = mrf::run_lbfgs(energy, model.x0, mrf::LbfgsOptions{});
-  const double tl = wall_seconds() - t0;
+  double tc = 0;
+  const mrf::MethodResult rc =
+      timed(tc, [&] { return mrf::run_cccp(energy, model.x0, mrf::CccpOptions{}); });
+  double tl = 0;
+  const mrf::MethodResult rl =
+      timed(tl, [&] { return mrf::run_lbfgs(energy, model.x0, mrf::LbfgsOptions{}); });
   const double target = target_of(rc, rl);
   MethodStats cccp{"cccp"}, cccp_nd{"cccp(no dec)"}, lbfgs{"lbfgs"};
   cccp.add(rc, mrf::sfs_depth_rmse(model, rc.x), d.time_s + tc, d.time_s, target);
@@ -843,18 +852,18 @@ void row_b4() {
   std::printf("decomposition: sdp %.3f s (%d SDPs, %d fallbacks), bound %.3f s\n", d_sdp.time_s,
               d_sdp.n_sdp, d_sdp.fallbacks, d_bound.time_s);
 
-  t0 = wall_seconds();
-  const mrf::MethodResult rc = mrf::run_cccp(e_sdp, model.x0, mrf::CccpOptions{});
-  const double tc = wall_seconds() - t0;
-  t0 = wall_seconds();
-  const mrf::MethodResult rb = mrf::run_cccp(e_bound, model.x0, mrf::CccpOptions{});
-  const double tb = wall_seconds() - t0;
-  t0 = wall_seconds();
-  const mrf::MethodResult rl = mrf::run_lbfgs(e_sdp, model.x0, mrf::LbfgsOptions{});
-  const double tl = wall_seconds() - t0;
-  t0 = wall_seconds();
-  const mrf::MethodResult rg = mrf::run_gd(e_sdp, model.x0, mrf::GdOptions{});
-  const double tg = wall_seconds() - t0;
+  double tc = 0;
+  const mrf::MethodResult rc =
+      timed(tc, [&] { return mrf::run_cccp(e_sdp, model.x0, mrf::CccpOptions{}); });
+  double tb = 0;
+  const mrf::MethodResult rb =
+      timed(tb, [&] { return mrf::run_cccp(e_bound, model.x0, mrf::CccpOptions{}); });
+  double tl = 0;
+  const mrf::MethodResult rl =
+      timed(tl, [&] { return mrf::run_lbfgs(e_sdp, model.x0, mrf::LbfgsOptions{}); });
+  double tg = 0;
+  const mrf::MethodResult rg =
+      timed(tg, [&] { return mrf::run_gd(e_sdp, model.x0, mrf::GdOptions{}); });
   const double target = target_of(rc, rl);
   const auto& clean = model.meta.clean;
   MethodStats cccp{"cccp"}, bound{"cccp-bound"}, lbfgs{"lbfgs"}, gd{"gd"};

@@ -1,6 +1,7 @@
 // Small random models shared by the energy and CCCP tests (spec mrf-cccp 5, checks 1, 9, 16).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -100,6 +101,22 @@ inline Model bounded_model(int64_t V, int pairs, uint64_t seed) {
   make_top_degree_positive(filt, 6, rng);
   m.families = {unary, pair, filt};
   return m;
+}
+
+// max_i |fd_i - g_i| / max(1, ||g||_inf), h = 1e-6 max(1, |x_i|) (spec check 1).
+inline double fd_error(const Energy& e, EnergyPart part, const Eigen::VectorXd& x) {
+  Eigen::VectorXd g;
+  e.evaluate(part, x, &g);
+  double worst = 0.0;
+  for (Eigen::Index i = 0; i < x.size(); ++i) {
+    const double h = 1e-6 * std::max(1.0, std::abs(x[i]));
+    Eigen::VectorXd xp = x, xm = x;
+    xp[i] += h;
+    xm[i] -= h;
+    const double fd = (e.evaluate(part, xp) - e.evaluate(part, xm)) / (2.0 * h);
+    worst = std::max(worst, std::abs(fd - g[i]));
+  }
+  return worst / std::max(1.0, g.lpNorm<Eigen::Infinity>());
 }
 
 }  // namespace effinfer::mrf::test

@@ -18,6 +18,7 @@
 #include "decompose.hpp"
 #include "denoise.hpp"
 #include "energy.hpp"
+#include "energy_test_models.hpp"
 #include "io/hdf5.hpp"
 #include "io/png.hpp"
 #include "model_io.hpp"
@@ -51,22 +52,6 @@ std::vector<mrf::FamilyDecomposition> decompose_all(const mrf::Model& m) {
   for (const auto& f : m.families)
     d.push_back(mrf::decompose_family(f.name, f.exponents, f.coeffs, mrf::DecomposeOptions{}));
   return d;
-}
-
-// max_i |fd_i - g_i| / max(1, ||g||_inf), h = 1e-6 max(1, |x_i|) (spec check 1).
-double fd_error(const mrf::Energy& e, mrf::EnergyPart part, const Eigen::VectorXd& x) {
-  Eigen::VectorXd g;
-  e.evaluate(part, x, &g);
-  double worst = 0.0;
-  for (Eigen::Index i = 0; i < x.size(); ++i) {
-    const double h = 1e-6 * std::max(1.0, std::abs(x[i]));
-    Eigen::VectorXd xp = x, xm = x;
-    xp[i] += h;
-    xm[i] -= h;
-    const double fd = (e.evaluate(part, xp) - e.evaluate(part, xm)) / (2.0 * h);
-    worst = std::max(worst, std::abs(fd - g[i]));
-  }
-  return worst / std::max(1.0, g.lpNorm<Eigen::Infinity>());
 }
 
 mrf::RowMatrixXd random_image(int h, int w, effinfer::Rng& rng) {
@@ -396,9 +381,9 @@ TEST_CASE("denoise gradients of E, E_vex, E_cave match central differences (chec
     for (int rep = 0; rep < 3; ++rep) {
       Eigen::VectorXd x = m.x0;
       for (Eigen::Index i = 0; i < x.size(); ++i) x[i] += 0.3 * rng.normal();
-      const double ef = fd_error(e, mrf::EnergyPart::kFull, x);
-      const double ev = fd_error(e, mrf::EnergyPart::kVex, x);
-      const double ec = fd_error(e, mrf::EnergyPart::kCave, x);
+      const double ef = mrf::test::fd_error(e, mrf::EnergyPart::kFull, x);
+      const double ev = mrf::test::fd_error(e, mrf::EnergyPart::kVex, x);
+      const double ec = mrf::test::fd_error(e, mrf::EnergyPart::kCave, x);
       CHECK(ef <= 1e-6);
       CHECK(ev <= 1e-6);
       CHECK(ec <= 1e-6);

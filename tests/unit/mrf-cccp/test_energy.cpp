@@ -33,22 +33,6 @@ mrf::Model generic_model(uint64_t seed) {
   return m;
 }
 
-// max_i |fd_i - g_i| / max(1, ||g||_inf), h = 1e-6 max(1, |x_i|) (spec check 1).
-double fd_error(const mrf::Energy& e, mrf::EnergyPart part, const Eigen::VectorXd& x) {
-  Eigen::VectorXd g;
-  e.evaluate(part, x, &g);
-  double worst = 0.0;
-  for (Eigen::Index i = 0; i < x.size(); ++i) {
-    const double h = 1e-6 * std::max(1.0, std::abs(x[i]));
-    Eigen::VectorXd xp = x, xm = x;
-    xp[i] += h;
-    xm[i] -= h;
-    const double fd = (e.evaluate(part, xp) - e.evaluate(part, xm)) / (2.0 * h);
-    worst = std::max(worst, std::abs(fd - g[i]));
-  }
-  return worst / std::max(1.0, g.lpNorm<Eigen::Infinity>());
-}
-
 }  // namespace
 
 TEST_CASE("gradients of E, E_vex, E_cave match central differences (check 1)") {
@@ -73,7 +57,8 @@ TEST_CASE("gradients of E, E_vex, E_cave match central differences (check 1)") {
       for (auto& v : x) v = 2.0 * rng.uniform() - 1.0;
       const mrf::EnergyPart parts[3] = {mrf::EnergyPart::kFull, mrf::EnergyPart::kVex,
                                         mrf::EnergyPart::kCave};
-      for (int p = 0; p < 3; ++p) worst[p] = std::max(worst[p], fd_error(energy, parts[p], x));
+      for (int p = 0; p < 3; ++p)
+        worst[p] = std::max(worst[p], mrf::test::fd_error(energy, parts[p], x));
       // E = E_vex + E_cave; S >= |E|.
       double S = 0.0;
       const double E = energy.evaluate(mrf::EnergyPart::kFull, x, nullptr, &S);
