@@ -2,13 +2,16 @@
 
 #include <cmath>
 
+#include "compare.hpp"
 #include "core/error.hpp"
+#include "core/progress.hpp"
 #include "io/atomic_output.hpp"
 #include "io/provenance.hpp"
 #include "lt_dataset.hpp"
 #include "metrics.hpp"
 #include "model.hpp"
 #include "ptq.hpp"
+#include "qat.hpp"
 #include "trainer.hpp"
 
 namespace effinfer::climbq {
@@ -117,6 +120,61 @@ void check_model_matches(const Network<float>& net, const Dataset& d, const std:
                     std::to_string(d.channels) + ", " + std::to_string(d.classes) + " classes");
 }
 
+// train and qat need every class (spec 6: "a class with 0 training samples").
+void require_every_class(const Dataset& d, const std::string& path) {
+  std::vector<std::string> empty;
+  for (size_t c = 0; c < d.class_counts.size(); ++c)
+    if (d.class_counts[c] < 1) empty.push_back(std::to_string(c));
+  if (empty.empty()) return;
+  std::string ids;
+  for (const auto& e : empty) ids += (ids.empty() ? "" : ", ") + e;
+  throw DataError(path + ":/data/class_counts: class(es) " + ids +
+                  " have no training samples; every class needs at least one");
+}
+
+// "2,4" -> "[2,4]" for a list-valued config key given as a flag.
+void set_list_flag(RunContext& ctx, const std::string& key, const std::string& value) {
+  if (!value.empty()) ctx.config.set(key + "=[" + value + "]");
+}
+
+int checked_bits(const io::Config& c, const std::string& key) {
+  const int64_t b = c.get_int(key);
+  if (b == 1)
+    c.fail(key,
+           "expected bits in 2..16, found 1: every weight is +1 in the official v2023 code; "
+           "set climbq.one_bit: sign for sign weights");
+  if (b < 2 || b > 16) c.fail(key, "expected bits in 2..16, found " + std::to_string(b));
+  return static_cast<int>(b);
+}
+
+PtqOptions ptq_options(const io::Config& c) {
+  PtqOptions o;
+  o.bn_recalibrate = parse_bn_recalibrate(c.get_string("ptq.bn_recalibrate"));
+  o.calib_batches = static_cast<int>(c.get_int("ptq.calib_batches"));
+  o.calib_batch_size = c.get_int("ptq.calib_batch_size");
+  return o;
+}
+
+QatOptions qat_options(const io::Config& c) {
+  QatOptions o;
+  o.train = train_options(c, "qat");
+  o.loss = parse_loss_kind(c.get_string("qat.loss"));
+  o.homovar = homovar_options(c);
+  o.calibration = ptq_options(c);
+  if (c.get_string("qat.select") != "last")
+    c.fail("qat.select", "only `last` is available in this release");
+  return o;
+}
+
+Network<float> load_fp32(const std::string& path, const Dataset& d) {
+  Network<float> fp32 = load_model<float>(path);
+  check_model_matches(fp32, d, path);
+  if (fp32.spec().method != Method::kFp32)
+    throw DataError(path + ":/model (attr method): expected an FP32 model, found " +
+                    method_name(fp32.spec().method));
+  return fp32;
+}
+
 void summary_of_run(RunContext& ctx, const RunRecord& run) {
   const Json j = run_json(run);
   ctx.summary.update(j);
@@ -164,6 +222,7 @@ void run_train(RunContext& ctx, const CommandFlags& flags) {
   if (c.get_string("train.select") != "last")
     c.fail("train.select", "only `last` is available in this release");
   const Dataset d = read_dataset(ctx.options.inputs.front());
+  require_every_class(d, ctx.options.inputs.front());
 
   ModelSpec spec;
   spec.arch = parse_arch(c.get_string("model.arch"));
@@ -286,6 +345,179 @@ void run_ptq(RunContext& ctx, const CommandFlags& flags) {
     write_results(f, ResultsHeader{d.class_names, d.class_counts, splits}, {ref, run});
   });
   summary_of_run(ctx, run);
+}
+
+}  // namespace effinfer::climbq
+
+namespace effinfer::climbq {
+
+void run_qat(RunContext& ctx, const CommandFlags& flags) {
+  if (ctx.options.inputs.size() != 1) throw UsageError("qat: expected one -i data file");
+  if (flags.model.empty()) throw UsageError("qat: --model (the FP32 model) is required");
+  if (ctx.options.output.empty()) throw UsageError("qat: -o/--output is required");
+  io::check_output_path(ctx.options.output, ctx.options.force);
+  set_flag(ctx, "qat.method", flags.method);
+  set_flag(ctx, "qat.loss", flags.loss);
+  set_flag(ctx, "qat.epochs", flags.epochs);
+  set_flag(ctx, "qat.lr", flags.lr);
+  set_flag(ctx, "quant.bits_w", flags.bits.empty() ? flags.bits_w : flags.bits);
+  set_flag(ctx, "quant.bits_a", flags.bits.empty() ? flags.bits_a : flags.bits);
+  const io::Config& c = ctx.config;
+  const Method method = parse_method(c.get_string("qat.method"));
+  if (method == Method::kFp32)
+    c.fail("qat.method", "expected climbq|climbq-noscale|uniform|lsq, found fp32");
+  const int bits_w = checked_bits(c, "quant.bits_w");
+  const int bits_a = checked_bits(c, "quant.bits_a");
+  const QatOptions options = qat_options(c);
+  const std::string& data_path = ctx.options.inputs.front();
+  const Dataset d = read_dataset(data_path);
+  require_every_class(d, data_path);
+  Network<float> fp32 = load_fp32(flags.model, d);
+  QatResult result = qat(
+      fp32, method, bits_w, bits_a, d, options, ctx.seed, ctx.threads, [&](const EpochReport& e) {
+        ctx.log.info("qat epoch " + std::to_string(e.epoch + 1) + "/" + std::to_string(e.epochs) +
+                     ": loss " + std::to_string(e.mean_loss) + ", lr " + std::to_string(e.lr));
+      });
+  const auto splits = splits_of(c, d.class_counts);
+  const int64_t batch = c.get_int("eval.batch_size");
+  RunRecord ref;
+  ref.method = "fp32", ref.mode = "fp32", ref.loss = fp32.spec().loss, ref.seed = ctx.seed;
+  ref.metrics = evaluate_test(fp32, d, splits, batch, ctx.threads);
+  ref.has_drops = true;
+  RunRecord run;
+  run.method = method_name(method), run.mode = "qat", run.loss = to_string(options.loss);
+  run.bits_w = bits_w, run.bits_a = bits_a, run.seed = ctx.seed;
+  run.metrics = evaluate_test(result.net, d, splits, batch, ctx.threads);
+  run.drops = drops_against(ref.metrics, run.metrics);
+  run.has_drops = true;
+  for (const auto& w : run.metrics.warnings) ctx.log.warn(w);
+  io::write_hdf5_output(ctx, kSchema, [&](io::H5File& f) {
+    f.set_attribute("/", "content", "model");
+    save_model(f, result.net);
+    write_results(f, ResultsHeader{d.class_names, d.class_counts, splits}, {ref, run});
+  });
+  summary_of_run(ctx, run);
+  ctx.summary.set("epochs", options.train.epochs);
+  ctx.summary.set("final_loss",
+                  result.train.epoch_loss.empty() ? 0.0 : result.train.epoch_loss.back());
+}
+
+namespace {
+
+void write_compare_output(RunContext& ctx, const ResultsHeader& header,
+                          const std::vector<RunRecord>& runs, const CompareIdentity& id,
+                          const std::string& svg) {
+  if (!svg.empty()) io::check_output_path(svg, ctx.options.force);
+  io::write_hdf5_output(ctx, kSchema, [&](io::H5File& f) {
+    f.set_attribute("/", "content", "results");
+    write_results(f, header, runs);
+    write_compare_identity(f, id);
+  });
+  if (!svg.empty()) io::write_text_atomic(svg, per_class_svg(header, runs), ctx.options.force);
+  Json list = Json::array_of(std::vector<int>{});
+  for (const auto& r : runs) {
+    if (r.mode == "fp32") {
+      ctx.summary.set("fp32", run_json(r));
+      continue;
+    }
+    Json j = run_json(r);
+    j.set("bits", r.bits_w);
+    j.set("seed", static_cast<long long>(r.seed));
+    j.set("drop_few", r.drops.few);
+    list.push_back(std::move(j));
+  }
+  ctx.summary.set("classes", static_cast<int>(header.class_names.size()));
+  ctx.summary.set("runs", std::move(list));
+  if (!svg.empty()) ctx.summary.set("svg", svg);
+}
+
+}  // namespace
+
+void run_compare(RunContext& ctx, const CommandFlags& flags) {
+  if (ctx.options.output.empty()) throw UsageError("compare: -o/--output is required");
+  io::check_output_path(ctx.options.output, ctx.options.force);
+  if (!flags.merge.empty()) {
+    if (!ctx.options.inputs.empty() || !flags.model.empty())
+      throw UsageError("compare --merge: takes shard files only (no -i or --model)");
+    CompareIdentity id;
+    const ResultsFile merged = merge_compare(flags.merge, &id);
+    write_compare_output(ctx, merged.header, merged.runs, id, flags.svg);
+    ctx.summary.set("merged", static_cast<int>(flags.merge.size()));
+    return;
+  }
+  if (ctx.options.inputs.size() != 1) throw UsageError("compare: expected one -i data file");
+  if (flags.model.empty()) throw UsageError("compare: --model (the FP32 model) is required");
+  set_list_flag(ctx, "compare.methods", flags.methods);
+  set_list_flag(ctx, "compare.losses", flags.losses);
+  set_list_flag(ctx, "compare.bits", flags.bits_list);
+  set_list_flag(ctx, "compare.seeds", flags.seeds);
+  if (flags.qat) ctx.config.set("compare.qat=true");
+  if (flags.int_path) ctx.config.set("compare.int=true");
+  const io::Config& c = ctx.config;
+  CompareOptions o;
+  o.methods.clear();
+  for (const auto& m : c.get_strings("compare.methods")) {
+    const Method method = parse_method(m);
+    if (method == Method::kFp32)
+      c.fail("compare.methods", "fp32 is always run; expected uniform|lsq|climbq|climbq-noscale");
+    o.methods.push_back(method);
+  }
+  o.losses.clear();
+  for (const auto& l : c.get_strings("compare.losses")) o.losses.push_back(parse_loss_kind(l));
+  o.bits.clear();
+  for (double b : c.get_doubles("compare.bits")) {
+    if (b == 1)
+      c.fail("compare.bits",
+             "expected bits in 2..16, found 1: every weight is +1 in the "
+             "official v2023 code; set climbq.one_bit: sign for sign weights");
+    if (b != std::floor(b) || b < 2 || b > 16)
+      c.fail("compare.bits", "expected bits in 2..16, found " + std::to_string(b));
+    o.bits.push_back(static_cast<int>(b));
+  }
+  o.seeds.clear();
+  for (double s : c.get_doubles("compare.seeds")) {
+    if (s < 0 || s != std::floor(s)) c.fail("compare.seeds", "expected integers >= 0");
+    o.seeds.push_back(static_cast<uint64_t>(s));
+  }
+  o.qat = c.get_bool("compare.qat");
+  const bool want_int = c.get_bool("compare.int");
+  if (want_int) c.fail("compare.int", "the integer path is not available in this release yet");
+  o.ptq = ptq_options(c);
+  o.qat_options = qat_options(c);
+  o.eval_batch = c.get_int("eval.batch_size");
+  const std::string& data_path = ctx.options.inputs.front();
+  const Dataset d = read_dataset(data_path);
+  if (o.qat) require_every_class(d, data_path);
+  Network<float> fp32 = load_fp32(flags.model, d);
+  o.splits = splits_of(c, d.class_counts);
+  const std::vector<PlannedRun> plan = plan_compare(o, parse_loss_kind(fp32.spec().loss));
+
+  CompareIdentity id;
+  id.data_sha256 = file_sha256(data_path);
+  id.model_sha256 = file_sha256(flags.model);
+  for (const auto& r : plan) id.plan += (id.plan.empty() ? "" : "; ") + r.label();
+  id.shard = ctx.shard;
+  const auto [begin, end] = ctx.shard.range(static_cast<int64_t>(plan.size()));
+
+  std::vector<RunRecord> runs;
+  RunRecord ref;
+  ref.method = "fp32", ref.mode = "fp32", ref.loss = fp32.spec().loss, ref.seed = ctx.seed;
+  ref.metrics = evaluate_test(fp32, d, o.splits, o.eval_batch, ctx.threads);
+  ref.has_drops = true;
+  runs.push_back(ref);
+  Progress progress(ctx.log, ctx.progress, "compare", static_cast<long>(end - begin));
+  for (int64_t k = begin; k < end; ++k) {
+    const PlannedRun& p = plan[static_cast<size_t>(k)];
+    CompareRun r = execute_run(p, fp32, d, o, ref.metrics, ctx.threads);
+    ctx.log.info(p.label() + ": acc " + std::to_string(100 * r.record.metrics.acc) + " %, few " +
+                 std::to_string(100 * r.record.metrics.few) + " %");
+    runs.push_back(std::move(r.record));
+    progress.tick();
+  }
+  write_compare_output(ctx, ResultsHeader{d.class_names, d.class_counts, o.splits}, runs, id,
+                       flags.svg);
+  ctx.summary.set("planned_runs", static_cast<long long>(plan.size()));
+  if (ctx.shard.active()) ctx.summary.set("shard", ctx.shard.str());
 }
 
 }  // namespace effinfer::climbq

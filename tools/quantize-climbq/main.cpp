@@ -1,6 +1,5 @@
 // quantize-climbq: class-imbalanced quantization (ClimbQ; Chen, Yang & Chen, NeurIPS 2022).
-// Being built up milestone by milestone (issue 4); this release has make-data, train, ptq and
-// eval.
+// Subcommands: make-data, train, ptq, qat, eval, compare (integer export and bench follow).
 #include "commands.hpp"
 
 const char* quantize_climbq_default_config_yaml();
@@ -47,6 +46,41 @@ int main(int argc, char** argv) {
   ptq->add_option("--bits", flags.bits, "Weight and activation bits (quant.bits_w, quant.bits_a)");
   ptq->add_option("--bits-w", flags.bits_w, "Weight bits (quant.bits_w)");
   ptq->add_option("--bits-a", flags.bits_a, "Activation bits (quant.bits_a)");
+  auto* qat = tool.add_command(
+      "qat",
+      "Quantization-aware training from an FP32 model (climbq, climbq-noscale, uniform, lsq)",
+      "Examples:\n  quantize-climbq qat -i fmnist_lt.h5 --model fp32.h5 --bits 2 -o "
+      "climbq_qat_w2.h5\n"
+      "  quantize-climbq qat -i fmnist_lt.h5 --model fp32.h5 --method lsq --loss ce --bits 4 -o "
+      "lsq4.h5",
+      [&](RunContext& ctx) { cq::run_qat(ctx, flags); });
+  qat->add_option("--model", flags.model, "The FP32 model (train output)");
+  qat->add_option("--method", flags.method, "climbq | climbq-noscale | uniform | lsq (qat.method)");
+  qat->add_option("--loss", flags.loss, "homovar | cb | ce (qat.loss)");
+  qat->add_option("--bits", flags.bits, "Weight and activation bits (quant.bits_w, quant.bits_a)");
+  qat->add_option("--bits-w", flags.bits_w, "Weight bits (quant.bits_w)");
+  qat->add_option("--bits-a", flags.bits_a, "Activation bits (quant.bits_a)");
+  qat->add_option("--epochs", flags.epochs, "QAT epochs (qat.epochs)");
+  qat->add_option("--lr", flags.lr, "Initial learning rate (qat.lr)");
+  auto* compare = tool.add_command(
+      "compare", "FP32 vs every quantizer x loss x bits (x seed) in one run; shards and --merge",
+      "Examples:\n  quantize-climbq compare -i fmnist_lt.h5 --model fp32.h5 --bits 2,3,4,8 -o "
+      "ptq.h5\n"
+      "  quantize-climbq compare -i fmnist_lt.h5 --model fp32.h5 --qat --methods "
+      "uniform,lsq,climbq --losses ce,homovar --bits 2,4 --seeds 0,1,2 --shard slurm -o "
+      "part_${SLURM_ARRAY_TASK_ID}.h5\n"
+      "  quantize-climbq compare --merge part_*.h5 -o table.h5 --svg per_class.svg",
+      [&](RunContext& ctx) { cq::run_compare(ctx, flags); });
+  compare->add_option("--model", flags.model, "The FP32 model (train output)");
+  compare->add_option("--methods", flags.methods,
+                      "Comma list of uniform, lsq, climbq, climbq-noscale (compare.methods)");
+  compare->add_option("--losses", flags.losses, "Comma list of ce, cb, homovar (compare.losses)");
+  compare->add_option("--bits", flags.bits_list, "Comma list of bit widths (compare.bits)");
+  compare->add_option("--seeds", flags.seeds, "Comma list of seeds (compare.seeds)");
+  compare->add_flag("--qat", flags.qat, "Add QAT runs per method x loss x bits x seed");
+  compare->add_option("--merge", flags.merge, "Join shard outputs of one compare into one table")
+      ->expected(1, -1);
+  compare->add_option("--svg", flags.svg, "Write the per-class accuracy picture (SVG)");
   auto* eval = tool.add_command(
       "eval", "Per-class, many/medium/few and worst-class accuracy of a model",
       "Examples:\n  quantize-climbq eval -i fmnist_lt.h5 --model q.h5 --reference fp32.h5\n"

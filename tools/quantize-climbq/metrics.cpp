@@ -34,9 +34,7 @@ EvalMetrics compute_metrics(std::span<const int> predictions, std::span<const in
                         std::to_string(classes) + " classes");
   }
   const size_t c = static_cast<size_t>(classes);
-  EvalMetrics m;
-  m.classes = classes;
-  m.confusion.assign(c * c, 0);
+  std::vector<int64_t> confusion(c * c, 0);
   for (size_t i = 0; i < labels.size(); ++i) {
     const int y = labels[i], p = predictions[i];
     if (y < 0 || y >= classes || p < 0 || p >= classes) {
@@ -44,8 +42,23 @@ EvalMetrics compute_metrics(std::span<const int> predictions, std::span<const in
                           std::to_string(y) + " / prediction " + std::to_string(p) +
                           " outside [0, " + std::to_string(classes) + ")");
     }
-    ++m.confusion[static_cast<size_t>(y) * c + static_cast<size_t>(p)];
+    ++confusion[static_cast<size_t>(y) * c + static_cast<size_t>(p)];
   }
+  return metrics_from_confusion(std::move(confusion), classes, splits);
+}
+
+EvalMetrics metrics_from_confusion(std::vector<int64_t> confusion, int classes,
+                                   const std::vector<Split>& splits) {
+  const size_t c = static_cast<size_t>(classes);
+  if (classes < 1 || confusion.size() != c * c)
+    throw InternalError("metrics_from_confusion: " + std::to_string(confusion.size()) +
+                        " entries for " + std::to_string(classes) + " classes");
+  if (!splits.empty() && splits.size() != c)
+    throw InternalError("metrics_from_confusion: " + std::to_string(splits.size()) +
+                        " splits for " + std::to_string(classes) + " classes");
+  EvalMetrics m;
+  m.classes = classes;
+  m.confusion = std::move(confusion);
   m.per_class_acc.assign(c, kNaN);
   for (size_t i = 0; i < c; ++i) {
     int64_t row = 0;
@@ -208,6 +221,83 @@ void write_results(io::H5File& file, const ResultsHeader& header,
   fraction("drop_medium", d_medium);
   fraction("drop_few", d_few);
   if (any_int) fraction("label_agreement_int", agreement);
+}
+
+ResultsFile read_results(const io::H5File& f) {
+  auto need = [&](const std::string& path) {
+    if (!f.exists(path)) throw DataError(f.path() + ":" + path + ": missing");
+  };
+  need("/results/class_names");
+  ResultsFile r;
+  r.header.class_names = f.read_strings("/results/class_names");
+  need("/results/class_counts");
+  r.header.class_counts = f.read_int_vector("/results/class_counts");
+  const size_t c = r.header.class_names.size();
+  if (c < 1 || r.header.class_counts.size() != c)
+    throw DataError(f.path() + ":/results/class_counts: expected " + std::to_string(c) +
+                    " counts, found " + std::to_string(r.header.class_counts.size()));
+  r.header.splits.assign(c, Split::kMedium);
+  for (Split s : {Split::kMany, Split::kMedium, Split::kFew}) {
+    const std::string path = std::string("/results/split/") + to_string(s);
+    need(path);
+    for (int64_t label : f.read_int_vector(path)) {
+      if (label < 0 || label >= static_cast<int64_t>(c))
+        throw DataError(f.path() + ":" + path + ": label " + std::to_string(label) +
+                        " outside [0, " + std::to_string(c) + ")");
+      r.header.splits[static_cast<size_t>(label)] = s;
+    }
+  }
+  need("/results/runs");
+  for (const std::string& name : f.children("/results/runs")) {
+    const std::string g = "/results/runs/" + name;
+    const std::string cpath = g + "/confusion";
+    need(cpath);
+    const io::DatasetInfo info = f.info(cpath);
+    if (info.shape != std::vector<hsize_t>{c, c})
+      throw DataError(f.path() + ":" + cpath + ": expected (" + std::to_string(c) + ", " +
+                      std::to_string(c) + "), found " + info.describe());
+    RunRecord run;
+    std::vector<int64_t> confusion(c * c);
+    f.read_raw(cpath, H5T_NATIVE_INT64, confusion.data(), confusion.size());
+    run.metrics =
+        metrics_from_confusion(std::move(confusion), static_cast<int>(c), r.header.splits);
+    auto text = [&](const char* key) {
+      if (!f.has_attribute(g, key))
+        throw DataError(f.path() + ":" + g + ": missing attribute '" + key + "'");
+      return f.read_attribute_string(g, key);
+    };
+    auto integer = [&](const char* key) {
+      if (!f.has_attribute(g, key))
+        throw DataError(f.path() + ":" + g + ": missing attribute '" + key + "'");
+      return f.read_attribute_int(g, key);
+    };
+    run.method = text("method");
+    run.mode = text("mode");
+    run.loss = text("loss");
+    run.bits_w = static_cast<int>(integer("bits_w"));
+    run.bits_a = static_cast<int>(integer("bits_a"));
+    run.seed = static_cast<uint64_t>(integer("seed"));
+    if (f.has_attribute(g, "label_agreement_int")) {
+      run.has_int = true;
+      run.label_agreement_int = f.read_attribute_double(g, "label_agreement_int");
+    }
+    r.runs.push_back(std::move(run));
+  }
+  // Drops against the first FP32 run, as written.
+  const RunRecord* ref = nullptr;
+  for (const auto& run : r.runs)
+    if (run.mode == "fp32") {
+      ref = &run;
+      break;
+    }
+  if (ref != nullptr) {
+    const EvalMetrics ref_metrics = ref->metrics;
+    for (auto& run : r.runs) {
+      run.drops = drops_against(ref_metrics, run.metrics);
+      run.has_drops = true;
+    }
+  }
+  return r;
 }
 
 Json run_json(const RunRecord& run) {

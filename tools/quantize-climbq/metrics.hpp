@@ -34,6 +34,10 @@ struct EvalMetrics {
 EvalMetrics compute_metrics(std::span<const int> predictions, std::span<const int> labels,
                             int classes, const std::vector<Split>& splits);
 
+// The same from a confusion matrix [C, C] (rows = true label), e.g. one read back for merging.
+EvalMetrics metrics_from_confusion(std::vector<int64_t> confusion, int classes,
+                                   const std::vector<Split>& splits);
+
 // Drops against a reference (positive = worse), as fractions: reference - value. A NaN on either
 // side gives NaN.
 struct Drops {
@@ -70,6 +74,15 @@ struct ResultsHeader {
 // InternalError on inconsistent sizes.
 void write_results(io::H5File& file, const ResultsHeader& header,
                    const std::vector<RunRecord>& runs);
+
+// Reads back /results of a results or model file (for `compare --merge`): the header and every
+// run in order, metrics rebuilt from the stored confusion matrices. DataError (65) naming
+// file:path on missing or malformed content.
+struct ResultsFile {
+  ResultsHeader header;
+  std::vector<RunRecord> runs;
+};
+ResultsFile read_results(const io::H5File& file);
 
 // The JSON fields of one run for the summary line (spec 3.6): method, mode, loss, bits_w, bits_a,
 // acc, many, medium, few, worst_class, worst_class_acc and, with a reference, drop{acc, many,

@@ -43,6 +43,8 @@ std::string param_key(const std::unordered_map<std::string, std::string>& keys,
   return it->second + name.substr(slash);
 }
 
+}  // namespace
+
 void copy_state(Network<float>& from, Network<float>& to) {
   const auto from_keys = layer_keys(from), to_keys = layer_keys(to);
   std::unordered_map<std::string, nn::Tensor<float>*> dst;
@@ -61,6 +63,8 @@ void copy_state(Network<float>& from, Network<float>& to) {
   copy(from.params());
   copy(from.buffers());
 }
+
+namespace {
 
 // Calibration batches: a training-mode loader over the train split, seeded from "calib".
 class CalibBatches {
@@ -147,7 +151,8 @@ void reestimate_bn(Network<float>& net, const Dataset& data, const PtqOptions& o
   }
 }
 
-// One eval-mode pass with quantized weights and the activation quantizers recording values.
+}  // namespace
+
 void calibrate_uniform(Network<float>& net, const Dataset& data, const PtqOptions& o, uint64_t seed,
                        int threads) {
   std::vector<UniformActivation<float>*> acts;
@@ -169,8 +174,6 @@ void calibrate_uniform(Network<float>& net, const Dataset& data, const PtqOption
   }
   for (auto* u : acts) u->end_calibration();
 }
-
-}  // namespace
 
 Network<float> ptq(Network<float>& fp32, Method method, int bits_w, int bits_a, const Dataset& data,
                    const PtqOptions& options, uint64_t seed, int threads) {

@@ -31,6 +31,15 @@ struct PtqOptions {                                     // spec 3.4 `ptq`
 // equal-weight means over the batches of the batch means and the unbiased batch variances, both
 // computed in double from the BN input tap (the layers' momentum update is overwritten).
 // ConfigError (78) for bad options or methods; InternalError when the parameters do not match.
+// Copies every parameter and buffer of `from` into the network `to` of the same architecture
+// (matched by layer kind and occurrence, so extra quantizer layers in `to` are fine);
+// InternalError on a missing parameter or a shape mismatch.
+void copy_state(Network<float>& from, Network<float>& to);
+// Uniform clip calibration (spec 2.5): one eval-mode pass over the calibration batches with
+// quantized weights, every UniformActivation recording its inputs, then c = max or percentile.
+void calibrate_uniform(Network<float>& net, const Dataset& data, const PtqOptions& o, uint64_t seed,
+                       int threads);
+
 Network<float> ptq(Network<float>& fp32, Method method, int bits_w, int bits_a, const Dataset& data,
                    const PtqOptions& options = {}, uint64_t seed = 0, int threads = 1);
 
