@@ -51,7 +51,10 @@ TEST_CASE("climbq ptq: check 16 on digits-LT (climbq >> uniform at 2 bits, 8-bit
   cq::Network<float> fp32 = cq::build_model<float>(spec, 0);
   std::vector<double> counts(d.class_counts.begin(), d.class_counts.end());
   const cq::ClassificationLoss ce(cq::LossKind::kCe, counts);
-  cq::TrainOptions t;  // defaults: 15 epochs, lr 0.05, batch 128, cosine
+  // Defaults (15 epochs, lr 0.05, cosine) but batch 16: digits-LT has 352 training images, so
+  // batch 128 gives 3 steps per epoch (45 in all) and stops near 75 %; batch 16 gives 330 steps.
+  cq::TrainOptions t;
+  t.batch_size = 16;
   cq::train_epochs(fp32.seq(), fp32.feature_tap(), cq::train_view(d), ce, t, 0, 1);
   const double acc_fp32 = test_acc(fp32, d);
 
@@ -70,14 +73,13 @@ TEST_CASE("climbq ptq: check 16 on digits-LT (climbq >> uniform at 2 bits, 8-bit
   MESSAGE("digits-LT: FP32 " << acc_fp32 << " %, 2-bit PTQ climbq " << climbq2
                              << " % (no BN re-estimation " << climbq2_nobn << " %), uniform "
                              << uniform2 << " %, 8-bit uniform " << uniform8 << " %");
-  // Spec check 16 expects FP32 >= 90 % (about 93.5); this build's trainer reaches about 75 % on
-  // digits-LT (open issue outside PTQ), so only "well above chance (10 %)" is asserted here.
-  CHECK(acc_fp32 >= 50.0);
+  CHECK(acc_fp32 >= 90.0);
   CHECK(climbq2 - uniform2 >= 30.0);
   CHECK(uniform8 >= acc_fp32 - 0.5);
   CHECK(uniform8 <= acc_fp32 + 0.5);
-  // Spec: ClimbQ PTQ without BN re-estimation collapses; measured here only about 14 pts worse.
-  CHECK(climbq2 - climbq2_nobn >= 10.0);
+  // Spec 2.6: ClimbQ PTQ without BN re-estimation collapses (codes live on [-1, 1] while the BN
+  // statistics are the FP32 ones).
+  CHECK(climbq2 - climbq2_nobn >= 20.0);
 }
 
 TEST_CASE("climbq ptq: bad options") {
