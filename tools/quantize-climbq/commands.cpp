@@ -139,6 +139,7 @@ void set_list_flag(RunContext& ctx, const std::string& key, const std::string& v
 
 int checked_bits(const io::Config& c, const std::string& key) {
   const int64_t b = c.get_int(key);
+  if (b == 1 && c.get_string("climbq.one_bit") == "sign") return 1;  // ClimbQ sign weights only
   if (b == 1)
     c.fail(key,
            "expected bits in 2..16, found 1: every weight is +1 in the official v2023 code; "
@@ -311,15 +312,9 @@ void run_ptq(RunContext& ctx, const CommandFlags& flags) {
   set_flag(ctx, "quant.bits_a", flags.bits.empty() ? flags.bits_a : flags.bits);
   const io::Config& c = ctx.config;
   const Method method = parse_method(c.get_string("ptq.method"));
-  const int bits_w = static_cast<int>(c.get_int("quant.bits_w"));
-  const int bits_a = static_cast<int>(c.get_int("quant.bits_a"));
-  for (const auto& [key, b] :
-       {std::pair{"quant.bits_w", bits_w}, std::pair{"quant.bits_a", bits_a}})
-    if (b < 2 || b > 16) c.fail(key, "expected bits in 2..16, found " + std::to_string(b));
-  PtqOptions options;
-  options.bn_recalibrate = parse_bn_recalibrate(c.get_string("ptq.bn_recalibrate"));
-  options.calib_batches = static_cast<int>(c.get_int("ptq.calib_batches"));
-  options.calib_batch_size = c.get_int("ptq.calib_batch_size");
+  const int bits_w = checked_bits(c, "quant.bits_w");
+  const int bits_a = checked_bits(c, "quant.bits_a");
+  const PtqOptions options = ptq_options(c);
   const Dataset d = read_dataset(ctx.options.inputs.front());
   Network<float> fp32 = load_model<float>(flags.model);
   check_model_matches(fp32, d, flags.model);
