@@ -293,11 +293,16 @@ void run_eval(RunContext& ctx, const CommandFlags& flags) {
   }
   runs.push_back(run);
   for (const auto& w : run.metrics.warnings) ctx.log.warn(w);
+  if (!flags.svg.empty()) io::check_output_path(flags.svg, ctx.options.force);
   if (!ctx.options.output.empty())
     io::write_hdf5_output(ctx, kSchema, [&](io::H5File& f) {
       f.set_attribute("/", "content", "results");
       write_results(f, ResultsHeader{d.class_names, d.class_counts, splits}, runs);
     });
+  if (!flags.svg.empty())
+    io::write_text_atomic(
+        flags.svg, per_class_svg(ResultsHeader{d.class_names, d.class_counts, splits}, runs),
+        ctx.options.force);
   summary_of_run(ctx, run);
   ctx.summary.set("split", split);
 }

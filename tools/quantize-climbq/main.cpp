@@ -89,5 +89,6 @@ int main(int argc, char** argv) {
   eval->add_option("--model", flags.model, "Model file (train, ptq or qat output)")->required();
   eval->add_option("--split", flags.split, "test | val | train (default test)");
   eval->add_option("--reference", flags.reference, "FP32 model: report drops against it");
+  eval->add_option("--svg", flags.svg, "Write the per-class accuracy picture (SVG)");
   return tool.run(argc, argv);
 }
