@@ -8,7 +8,7 @@
 namespace effinfer::io {
 namespace {
 
-constexpr double kMarginLeft = 60, kMarginRight = 120, kMarginTop = 30, kMarginBottom = 45;
+constexpr double kMarginLeft = 60, kMarginTop = 30, kMarginBottom = 45;
 
 std::string fmt(double v) {
   char buf[32];
@@ -19,11 +19,16 @@ std::string fmt(double v) {
 std::string escape(const std::string& s) {
   std::string out;
   for (char c : s) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else if (c == '"') out += "&quot;";
-    else out += c;
+    if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else if (c == '&')
+      out += "&amp;";
+    else if (c == '"')
+      out += "&quot;";
+    else
+      out += c;
   }
   return out;
 }
@@ -134,10 +139,11 @@ std::string LinePlot::render() const {
   ymin -= pad;
   ymax += pad;
 
-  const double pw = width_ - kMarginLeft - kMarginRight, ph = height_ - kMarginTop - kMarginBottom;
+  const double pw = width_ - kMarginLeft - legend_width_, ph = height_ - kMarginTop - kMarginBottom;
   auto sx = [&](double x) { return kMarginLeft + (x - xmin) / (xmax - xmin) * pw; };
   auto sy = [&](double y) { return kMarginTop + (ymax - y) / (ymax - ymin) * ph; };
-  const size_t buckets = static_cast<size_t>(std::max(1, std::min(max_points_, static_cast<int>(pw))));
+  const size_t buckets =
+      static_cast<size_t>(std::max(1, std::min(max_points_, static_cast<int>(pw))));
 
   std::string s;
   s += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
@@ -147,8 +153,8 @@ std::string LinePlot::render() const {
        "\" font-family=\"sans-serif\" font-size=\"11\">\n";
   s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
   if (!title_.empty())
-    s += "<text x=\"" + fmt(kMarginLeft + pw / 2) + "\" y=\"18\" text-anchor=\"middle\" font-size=\"13\">" +
-         escape(title_) + "</text>\n";
+    s += "<text x=\"" + fmt(kMarginLeft + pw / 2) +
+         "\" y=\"18\" text-anchor=\"middle\" font-size=\"13\">" + escape(title_) + "</text>\n";
   // Axes, ticks and labels.
   s += "<g stroke=\"black\" stroke-width=\"1\" fill=\"none\">\n";
   s += "<rect x=\"" + fmt(kMarginLeft) + "\" y=\"" + fmt(kMarginTop) + "\" width=\"" + fmt(pw) +
@@ -220,8 +226,9 @@ std::string LinePlot::render() const {
     const double y = kMarginTop + 10 + 16 * row++;
     const double x = kMarginLeft + pw + 10;
     s += "<line x1=\"" + fmt(x) + "\" y1=\"" + fmt(y) + "\" x2=\"" + fmt(x + 20) + "\" y2=\"" +
-         fmt(y) + "\" stroke=\"" + l.color + "\" stroke-width=\"2\"/><text x=\"" + fmt(x + 25) +
-         "\" y=\"" + fmt(y + 4) + "\">" + escape(l.label) + "</text>\n";
+         fmt(y) + "\" stroke=\"" + l.color + "\" stroke-width=\"2\"" +
+         (l.dash.empty() ? "" : " stroke-dasharray=\"" + l.dash + "\"") + "/><text x=\"" +
+         fmt(x + 25) + "\" y=\"" + fmt(y + 4) + "\">" + escape(l.label) + "</text>\n";
   }
   s += "</svg>\n";
   return s;

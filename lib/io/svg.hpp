@@ -29,6 +29,8 @@ class LinePlot {
   void set_title(std::string t) { title_ = std::move(t); }
   void set_labels(std::string x, std::string y) { xlabel_ = std::move(x), ylabel_ = std::move(y); }
   void set_max_points(int n) { max_points_ = n; }
+  // Room right of the plot for the legend (default 120 px; long labels need more).
+  void set_legend_width(int px) { legend_width_ = px; }
   void add_line(PlotLine line) { lines_.push_back(std::move(line)); }
   void add_band(PlotBand band) { bands_.push_back(std::move(band)); }
   void add_hline(double y, std::string dash = "4,3") { hlines_.push_back({y, std::move(dash)}); }
@@ -44,7 +46,7 @@ class LinePlot {
     double y;
     std::string dash;
   };
-  int width_, height_, max_points_ = 2000;
+  int width_, height_, max_points_ = 2000, legend_width_ = 120;
   std::string title_, xlabel_, ylabel_;
   std::vector<PlotLine> lines_;
   std::vector<PlotBand> bands_;

@@ -165,35 +165,81 @@ std::string per_class_svg(const ResultsHeader& header, const std::vector<RunReco
   std::stable_sort(rank.begin(), rank.end(), [&](size_t a, size_t b) {
     return header.class_counts[a] > header.class_counts[b];
   });
-  static const char* kColors[] = {"#000000", "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
-                                  "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf"};
-  io::LinePlot plot(900, 480);
-  plot.set_title("Per-class test accuracy (classes by training count, head left)");
-  plot.set_labels("class rank (0 = most training images)", "accuracy (%)");
-  for (size_t k = 0; k < runs.size(); ++k) {
-    io::PlotLine line;
-    const RunRecord& r = runs[k];
-    line.label = r.mode == "fp32"
-                     ? std::string("FP32")
-                     : r.method + " " + r.mode + " " + r.loss + " W" + std::to_string(r.bits_w) +
-                           "A" + std::to_string(r.bits_a) + " s" + std::to_string(r.seed);
-    line.color = kColors[k % std::size(kColors)];
-    line.width = r.mode == "fp32" ? 2.5 : 1.5;
-    line.dash = r.mode == "qat" ? "5,3" : "";
-    line.markers = false;
-    for (size_t i = 0; i < c; ++i) {
-      const double a = r.metrics.per_class_acc[rank[i]];
-      if (std::isnan(a)) continue;
-      line.x.push_back(static_cast<double>(i));
-      line.y.push_back(100.0 * a);
+  // One panel per bit width; one line per (method, mode, loss): the mean over its seeds. Colour =
+  // method, dash = mode/loss (PTQ solid, QAT ce dashed, homovar dotted, cb dash-dot).
+  auto color = [](const std::string& method) {
+    if (method == "uniform") return "#1f77b4";
+    if (method == "lsq") return "#2ca02c";
+    if (method == "climbq") return "#d62728";
+    if (method == "climbq-noscale") return "#ff7f0e";
+    return "#000000";
+  };
+  auto dash = [](const RunRecord& r) {
+    if (r.mode != "qat") return "";
+    if (r.loss == "ce") return "6,3";
+    if (r.loss == "homovar") return "2,2";
+    return "8,2,2,2";
+  };
+  std::vector<int> bits;
+  for (const RunRecord& r : runs)
+    if (r.mode != "fp32" && std::find(bits.begin(), bits.end(), r.bits_w) == bits.end())
+      bits.push_back(r.bits_w);
+  if (bits.empty()) bits.push_back(0);  // FP32 only
+  std::vector<std::string> panels;
+  const int panel_width = 620, legend = 190;
+  int height = 420;
+  for (int b : bits) {
+    struct Group {
+      const RunRecord* first;
+      std::string label;
+      std::vector<double> sum;
+      std::vector<int> n;
+    };
+    std::vector<Group> groups;
+    for (const RunRecord& r : runs) {
+      if (r.mode != "fp32" && r.bits_w != b) continue;
+      const std::string label =
+          r.mode == "fp32" ? std::string("FP32")
+                           : r.method + " " + r.mode + (r.mode == "qat" ? "/" + r.loss : "");
+      auto it = std::find_if(groups.begin(), groups.end(),
+                             [&](const Group& g) { return g.label == label; });
+      if (it == groups.end()) {
+        groups.push_back({&r, label, std::vector<double>(c, 0.0), std::vector<int>(c, 0)});
+        it = groups.end() - 1;
+      }
+      for (size_t i = 0; i < c; ++i)
+        if (!std::isnan(r.metrics.per_class_acc[i])) {
+          it->sum[i] += r.metrics.per_class_acc[i];
+          ++it->n[i];
+        }
     }
-    plot.add_line(std::move(line));
+    height = std::max(height, 80 + 16 * static_cast<int>(groups.size()));
+    io::LinePlot plot(panel_width, height);
+    plot.set_legend_width(legend);
+    plot.set_title(b == 0 ? std::string("FP32 per-class test accuracy")
+                          : "W" + std::to_string(b) + "A" + std::to_string(b) +
+                                ": per-class test accuracy (mean over seeds)");
+    plot.set_labels("class rank (0 = most training images)", "accuracy (%)");
+    for (const Group& g : groups) {
+      io::PlotLine line;
+      line.label = g.label;
+      line.color = color(g.first->mode == "fp32" ? "fp32" : g.first->method);
+      line.width = g.first->mode == "fp32" ? 2.5 : 1.6;
+      line.dash = dash(*g.first);
+      for (size_t i = 0; i < c; ++i) {
+        if (g.n[rank[i]] == 0) continue;
+        line.x.push_back(static_cast<double>(i));
+        line.y.push_back(100.0 * g.sum[rank[i]] / g.n[rank[i]]);
+      }
+      plot.add_line(std::move(line));
+    }
+    // Split boundaries: between the last many and the first medium, medium and few.
+    for (size_t i = 1; i < c; ++i)
+      if (header.splits[rank[i]] != header.splits[rank[i - 1]])
+        plot.add_vline(static_cast<double>(i) - 0.5);
+    panels.push_back(plot.render());
   }
-  // Split boundaries: between the last many and the first medium, medium and few.
-  for (size_t i = 1; i < c; ++i)
-    if (header.splits[rank[i]] != header.splits[rank[i - 1]])
-      plot.add_vline(static_cast<double>(i) - 0.5);
-  return plot.render();
+  return panels.size() == 1 ? panels.front() : io::side_by_side(panels, panel_width, height);
 }
 
 }  // namespace effinfer::climbq
