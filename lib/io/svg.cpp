@@ -225,7 +225,7 @@ std::string LinePlot::render() const {
     if (!l.in_legend) continue;
     const double y = kMarginTop + 10 + 16 * row++;
     const double x = kMarginLeft + pw + 10;
-    s += "<line x1=\"" + fmt(x) + "\" y1=\"" + fmt(y) + "\" x2=\"" + fmt(x + 20) + "\" y2=\"" +
+    s += "<line class=\"legend\" x1=\"" + fmt(x) + "\" y1=\"" + fmt(y) + "\" x2=\"" + fmt(x + 20) + "\" y2=\"" +
          fmt(y) + "\" stroke=\"" + l.color + "\" stroke-width=\"2\"" +
          (l.dash.empty() ? "" : " stroke-dasharray=\"" + l.dash + "\"") + "/><text x=\"" +
          fmt(x + 25) + "\" y=\"" + fmt(y + 4) + "\">" + escape(l.label) + "</text>\n";

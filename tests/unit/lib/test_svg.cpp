@@ -137,7 +137,7 @@ TEST_CASE("svg: a full plot is well-formed XML with one element per line and ban
   CHECK(count(svg, ">stim &amp; &lt;prev&gt;</text>") == 1);
   CHECK(count(svg, ">hidden<") == 0);
   CHECK(count(svg, "weights &lt;trial &amp; &quot;session&quot;&gt;") == 1);
-  CHECK(count(svg, "stroke-dasharray=\"5,2\"") == 1);
+  CHECK(count(svg, "stroke-dasharray=\"5,2\"") == 2);  // the line and its legend sample
   CHECK(svg.find("nan") == std::string::npos);
   CHECK(svg.find("inf") == std::string::npos);
   const auto lines = shapes(svg, "polyline", "line");
