@@ -12,7 +12,7 @@ DEB_PACKAGES := cmake make g++ pkg-config libcli11-dev libeigen3-dev libopenblas
   libyaml-cpp-dev doctest-dev zlib1g-dev libpng-dev hdf5-tools libxml2-utils groff-base jq \
   python3-skimage python3-h5py coinor-csdp dataset-fashion-mnist python3-sklearn
 
-.PHONY: all deps configure build test demo demo-mrf bench man install clean
+.PHONY: all deps configure build test demo demo-mrf demo-climbq bench man install clean
 
 all: build
 
@@ -49,6 +49,7 @@ demo: build
 	@echo "demo: results in $(OUT)/: rat_tutorial.h5 rat_sessions.h5 rat_tutorial_xval.h5;" \
 	  "pictures: $(OUT)/rat_tutorial.svg $(OUT)/rat_sessions.svg"
 	$(MAKE) --no-print-directory demo-mrf
+	$(MAKE) --no-print-directory demo-climbq
 
 # mrf-cccp on its three applications: a generated 3x3 reconstruction set, shape from shading on
 # the scikit-image motorcycle disparity, and denoising of scikit-image's camera.png (CCCP against
@@ -62,6 +63,18 @@ demo-mrf: build
 	$(BIN)/mrf-cccp gen denoise --seed 1 -o $(OUT)/mrf/denoise_camera.h5 --force -q
 	$(BIN)/mrf-cccp infer -i $(OUT)/mrf/denoise_camera.h5 --plot $(OUT)/mrf/denoise.svg --png-prefix $(OUT)/mrf/denoise -o $(OUT)/mrf/denoise_result.h5 --force
 	@echo "demo-mrf: results, SVG plots and PNG images in $(OUT)/mrf/"
+
+# quantize-climbq on Fashion-MNIST-LT (rho 100, Debian dataset-fashion-mnist): FP32 training, PTQ
+# at 2/4/8 bits (uniform vs ClimbQ) with the per-class picture, 2-bit ClimbQ+HomoVar QAT.
+CQ := $(OUT)/climbq
+demo-climbq: build
+	@mkdir -p $(CQ)
+	$(BIN)/quantize-climbq make-data --rho 100 -o $(CQ)/fmnist_lt.h5 --force -q
+	$(BIN)/quantize-climbq train -i $(CQ)/fmnist_lt.h5 -o $(CQ)/fp32.h5 --force
+	$(BIN)/quantize-climbq compare -i $(CQ)/fmnist_lt.h5 --model $(CQ)/fp32.h5 --bits 2,4,8 --svg $(CQ)/ptq_per_class.svg -o $(CQ)/ptq_compare.h5 --force
+	$(BIN)/quantize-climbq qat -i $(CQ)/fmnist_lt.h5 --model $(CQ)/fp32.h5 --bits 2 -o $(CQ)/climbq_qat_w2a2.h5 --force
+	$(BIN)/quantize-climbq eval -i $(CQ)/fmnist_lt.h5 --model $(CQ)/climbq_qat_w2a2.h5 --reference $(CQ)/fp32.h5 --svg $(CQ)/qat_per_class.svg --force
+	@echo "demo-climbq: data, models and results in $(CQ)/; pictures: $(CQ)/ptq_per_class.svg $(CQ)/qat_per_class.svg"
 
 bench: deps
 	cmake -S . -B $(BUILD)-bench -DCMAKE_BUILD_TYPE=Release -DEFFINFER_MARCH=native $(CMAKE_FLAGS)
