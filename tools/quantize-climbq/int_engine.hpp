@@ -46,9 +46,7 @@ class IntEngine {
   const std::vector<GemmImpl>& layer_kernels() const { return impls_; }
 
  private:
-  struct Step;
-  void run_chunk(const uint8_t* pixels, int64_t n, float* logits, IntCodes* codes, int64_t offset,
-                 int64_t total);
+  void run_chunk(const uint8_t* pixels, int64_t n, float* logits, IntCodes* codes, int64_t offset);
 
   IntModel model_;
   int threads_ = 1;
@@ -61,7 +59,8 @@ class IntEngine {
   // Work buffers: codes ping-pong, im2col, accumulators, float features.
   std::vector<uint8_t> buf_a_, buf_b_, col_;
   std::vector<int32_t> acc_;
-  std::vector<float> fx_, fcol_;
+  std::vector<float> fx_, fcol_, fy_;
+  std::vector<float> norm_lut_;  // pixel -> normalised float (as the trainer's loader)
 };
 
 // Predicted labels (argmax, first maximum on ties) of the integer model on a split.

@@ -406,8 +406,8 @@ EFFINFER_TARGET_AVXVNNI void task_avxvnni(const Task& t) {
 void int_gemm(const PackedWeights& w, const uint8_t* q, int64_t n, int64_t ldq, int32_t* acc,
               int64_t ldacc, GemmImpl impl, int threads, int64_t max_q) {
   if (n <= 0 || w.rows <= 0) return;
-  if (ldq < 4 * w.k4 || ldacc < w.rows)
-    throw InternalError("int_gemm: ldq " + std::to_string(ldq) + " < " + std::to_string(4 * w.k4) +
+  if (ldq < w.k || ldacc < w.rows)
+    throw InternalError("int_gemm: ldq " + std::to_string(ldq) + " < " + std::to_string(w.k) +
                         " or ldacc " + std::to_string(ldacc) + " < " + std::to_string(w.rows));
   const CpuFeatures cpu = cpu_features();
   void (*task)(const Task&) = task_portable;

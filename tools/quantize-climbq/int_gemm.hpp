@@ -86,8 +86,9 @@ struct PackedWeights {
 // Packs c [rows, K] (row-major int8).
 PackedWeights pack_weights(const int8_t* c, int64_t rows, int64_t k, int m = 1, int o = 0);
 
-// acc[n, r] (row stride ldacc >= rows) for n < N, r < rows. q rows have stride ldq >=
-// padded_k(K) and must be readable up to padded_k(K) (the padding values are ignored). `threads`
+// acc[n, r] (row stride ldacc >= rows) for n < N, r < rows. q rows have stride ldq >= K; the
+// kernels read each row up to padded_k(K) bytes (values past K are ignored: the packed weights are
+// zero there), so q + (N - 1) ldq + padded_k(K) bytes must be readable. `threads`
 // OpenMP threads over tiles of 4 q rows x 64 weight rows. InternalError for an impl this CPU
 // lacks or avx2 outside its exact range (max_q = the largest q present, caller's promise).
 void int_gemm(const PackedWeights& w, const uint8_t* q, int64_t n, int64_t ldq, int32_t* acc,
