@@ -162,8 +162,7 @@ QatOptions qat_options(const io::Config& c) {
   o.loss = parse_loss_kind(c.get_string("qat.loss"));
   o.homovar = homovar_options(c);
   o.calibration = ptq_options(c);
-  if (c.get_string("qat.select") != "last")
-    c.fail("qat.select", "only `last` is available in this release");
+  o.select = parse_select_kind(c.get_string("qat.select"));
   return o;
 }
 
@@ -220,8 +219,7 @@ void run_train(RunContext& ctx, const CommandFlags& flags) {
   const TrainOptions options = train_options(c, "train");
   const LossKind loss_kind = parse_loss_kind(c.get_string("train.loss"));
   const HomoVarOptions hv = homovar_options(c);
-  if (c.get_string("train.select") != "last")
-    c.fail("train.select", "only `last` is available in this release");
+  const SelectKind select = parse_select_kind(c.get_string("train.select"));
   const Dataset d = read_dataset(ctx.options.inputs.front());
   require_every_class(d, ctx.options.inputs.front());
 
@@ -238,12 +236,20 @@ void run_train(RunContext& ctx, const CommandFlags& flags) {
   Network<float> net = build_model<float>(spec, ctx.seed);
   const ClassificationLoss loss(
       loss_kind, std::vector<double>(d.class_counts.begin(), d.class_counts.end()), hv);
+  const SplitView select_view = select == SelectKind::kBestTest ? test_view(d) : val_view(d);
+  if (select != SelectKind::kLast && select_view.y->empty())
+    c.fail("train.select", "the data file has no split to select on");
+  if (select == SelectKind::kBestTest)
+    ctx.log.warn(
+        "train.select best_test selects the checkpoint on the test split (the official "
+        "recipe); test accuracy is then optimistic");
   const TrainResult tr = train_epochs(
       net.seq(), net.feature_tap(), train_view(d), loss, options, ctx.seed, ctx.threads,
       [&](const EpochReport& e) {
         ctx.log.info("epoch " + std::to_string(e.epoch + 1) + "/" + std::to_string(e.epochs) +
                      ": loss " + std::to_string(e.mean_loss) + ", lr " + std::to_string(e.lr));
-      });
+      },
+      select == SelectKind::kLast ? nullptr : &select_view);
   const auto splits = splits_of(c, d.class_counts);
   RunRecord run;
   run.method = "fp32", run.mode = "fp32", run.loss = spec.loss, run.seed = ctx.seed;
@@ -300,9 +306,9 @@ void run_eval(RunContext& ctx, const CommandFlags& flags) {
       write_results(f, ResultsHeader{d.class_names, d.class_counts, splits}, runs);
     });
   if (!flags.svg.empty())
-    io::write_text_atomic(
-        flags.svg, per_class_svg(ResultsHeader{d.class_names, d.class_counts, splits}, runs),
-        ctx.options.force);
+    io::write_text_atomic(flags.svg,
+                          per_class_svg(ResultsHeader{d.class_names, d.class_counts, splits}, runs),
+                          ctx.options.force);
   summary_of_run(ctx, run);
   ctx.summary.set("split", split);
 }
@@ -373,6 +379,10 @@ void run_qat(RunContext& ctx, const CommandFlags& flags) {
   const Dataset d = read_dataset(data_path);
   require_every_class(d, data_path);
   Network<float> fp32 = load_fp32(flags.model, d);
+  if (options.select == SelectKind::kBestTest)
+    ctx.log.warn(
+        "qat.select best_test selects the checkpoint on the test split (the official "
+        "recipe); test accuracy is then optimistic");
   QatResult result = qat(
       fp32, method, bits_w, bits_a, d, options, ctx.seed, ctx.threads, [&](const EpochReport& e) {
         ctx.log.info("qat epoch " + std::to_string(e.epoch + 1) + "/" + std::to_string(e.epochs) +

@@ -35,8 +35,17 @@ QatResult qat(Network<float>& fp32, Method method, int bits_w, int bits_a, const
   const ClassificationLoss loss(
       options.loss, std::vector<double>(data.class_counts.begin(), data.class_counts.end()),
       options.homovar);
+  const SplitView select_view =
+      options.select == SelectKind::kBestTest ? test_view(data) : val_view(data);
+  const SplitView* select_on = options.select == SelectKind::kLast ? nullptr : &select_view;
+  if (select_on != nullptr && select_on->y->empty())
+    throw ConfigError("qat.select: " +
+                      std::string(options.select == SelectKind::kBestVal
+                                      ? "best_val needs a val split"
+                                      : "best_test needs a test split") +
+                      " (the data file has none)");
   TrainResult tr = train_epochs(q.seq(), q.feature_tap(), train_view(data), loss, options.train,
-                                seed, threads, progress);
+                                seed, threads, progress, select_on);
   return QatResult{std::move(q), std::move(tr)};
 }
 

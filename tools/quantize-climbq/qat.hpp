@@ -21,7 +21,8 @@ struct QatOptions {
   TrainOptions train;  // qat.epochs, qat.lr and optim.*
   LossKind loss = LossKind::kHomoVar;
   HomoVarOptions homovar;
-  PtqOptions calibration;  // uniform clip calibration batches (ptq.calib_*)
+  PtqOptions calibration;                 // uniform clip calibration batches (ptq.calib_*)
+  SelectKind select = SelectKind::kLast;  // qat.select (best_val: val split; best_test: test)
 };
 
 struct QatResult {
