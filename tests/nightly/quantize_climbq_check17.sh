@@ -28,7 +28,7 @@ for s in seeds:
         t = h5py.File(f"{work}/{kind}_s{s}.h5", "r")["/results/table"]
         for i in range(len(t["run"])):
             mode = t["mode"][i].decode()
-            if mode == "fp32" and kind == "qat":
+            if mode != "qat" and kind == "qat":  # FP32 and PTQ rows are taken from the ptq file
                 continue
             key = (mode, t["method"][i].decode(), t["loss"][i].decode() if mode != "ptq" else "-",
                    int(t["bits_w"][i]))
@@ -39,7 +39,6 @@ for key in sorted(rows, key=lambda k: (k[0] != "fp32", k[3], k[0], k[1], k[2])):
     print(f"{key[0]:5} {key[1]:15} {key[2]:8} {key[3]:>4} {a[:,0].mean():9.2f} {a[:,0].std(ddof=1) if len(a) > 1 else 0:5.2f} "
           f"{a[:,1].mean():9.2f} {a[:,1].std(ddof=1) if len(a) > 1 else 0:5.2f}  {len(a)}")
 m = lambda *k: np.array(rows[k]).mean(axis=0)
-fp32 = m("fp32", "fp32", "-", 0) if ("fp32", "fp32", "-", 0) in rows else None
 checks = []
 fp = np.array(rows[[k for k in rows if k[0] == "fp32"][0]]).mean(axis=0)
 checks.append(("FP32 >= 79 %", fp[0] >= 79))
