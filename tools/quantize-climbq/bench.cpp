@@ -16,6 +16,9 @@
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "fp32_engine.hpp"
+#include "int_engine.hpp"
+#include "int_export.hpp"
+#include "int_gemm.hpp"
 #include "nn/loader.hpp"
 
 namespace effinfer::climbq {
@@ -132,6 +135,26 @@ double sgemm_gflops(int64_t n, int threads, int repeats) {
   return 2.0 * static_cast<double>(n) * n * n / (summarize(ms).median * 1e6);
 }
 
+double int8_gemm_gops(int64_t n, GemmImpl impl, int threads, int repeats) {
+  // Small operands (q <= 15, |c| <= 8) keep every kernel in its exact range; the rate does not
+  // depend on the values.
+  Rng rng(2, named_stream("bench_gemm"));
+  std::vector<int8_t> c(static_cast<size_t>(n * n));
+  for (auto& v : c) v = static_cast<int8_t>(static_cast<int>(rng.uniform_int(16)) - 8);
+  const PackedWeights w = pack_weights(c.data(), n, n, 1, 0);
+  const int64_t ldq = padded_k(n);
+  AlignedBytes q(static_cast<size_t>(n * ldq));
+  for (size_t i = 0; i < q.size(); ++i) q.data()[i] = static_cast<uint8_t>(rng.uniform_int(16));
+  std::vector<int32_t> acc(static_cast<size_t>(n * n));
+  const auto ms = time_calls_ms(
+      [&] {
+        int_gemm(w, q.data(), n, ldq, acc.data(), n, impl, threads, 15);
+        keep(acc.data());
+      },
+      1, repeats);
+  return 2.0 * static_cast<double>(n) * n * n / (summarize(ms).median * 1e6);
+}
+
 double copy_gb_s(int64_t bytes, int repeats) {
   std::vector<char> src(static_cast<size_t>(bytes), 1), dst(static_cast<size_t>(bytes), 0);
   const auto ms = time_calls_ms(
@@ -177,9 +200,32 @@ BenchResult bench_inference(Network<float>& net, const std::vector<uint8_t>& pix
 
   // The bound: GEMM rates on gemm_size^3 at one thread, in this process.
   r.sgemm_gflops = sgemm_gflops(o.gemm_size, 1);
+  r.sgemm_by_threads.emplace_back(1, r.sgemm_gflops);
+  for (int t : o.threads)
+    if (t > 1) r.sgemm_by_threads.emplace_back(t, sgemm_gflops(o.gemm_size, t));
   if (progress)
     progress("sgemm " + std::to_string(o.gemm_size) + "^3: " + std::to_string(r.sgemm_gflops) +
              " GFLOP/s");
+
+  // The exported integer model (quantized networks only), its sizes and kernel.
+  std::unique_ptr<IntModel> int_model;
+  std::unique_ptr<IntEngine> engine;
+  if (quant) {
+    int_model = std::make_unique<IntModel>(export_int_model<float>(net));
+    const IntSizes sizes = int_model_sizes(*int_model);
+    r.fp32_bytes = sizes.fp32_bytes, r.int_bytes = sizes.int_bytes;
+    r.packed_bytes = sizes.packed_bytes;
+    engine = std::make_unique<IntEngine>(*int_model, parse_int_kernel(o.kernel), 1, max_batch);
+    r.kernel = engine->kernel_name();
+    r.int_available = true;
+    const GemmImpl impl =
+        engine->layer_kernels().empty() ? GemmImpl::kPortable : engine->layer_kernels().front();
+    r.int8_gops = int8_gemm_gops(o.gemm_size, impl, 1);
+    r.bound_ratio = r.int8_gops / r.sgemm_gflops;
+    if (progress)
+      progress("int8 GEMM (" + gemm_impl_name(impl) + ") " + std::to_string(o.gemm_size) +
+               "^3: " + std::to_string(r.int8_gops) + " GOP/s");
+  }
 
   Fp32Engine fp32(net, max_batch);
   std::vector<float> logits(static_cast<size_t>(max_batch * spec.classes));
@@ -214,10 +260,33 @@ BenchResult bench_inference(Network<float>& net, const std::vector<uint8_t>& pix
         const nn::Tensor<float>& y = net.forward(xin, pass);
         keep(y.data());
       });
-      (void)fp32_ms, (void)fq_ms;
+      if (engine) {
+        engine->set_threads(threads);
+        const double int_ms = add_row("int", r.kernel, [&] {
+          engine->forward(x.data(), batch, logits.data());
+          keep(logits.data());
+        });
+        BenchRatio q;
+        q.batch = batch, q.threads = threads;
+        q.fp32_over_int = fp32_ms / int_ms;
+        q.fakequant_over_int = fq_ms / int_ms;
+        q.fraction_of_bound = q.fp32_over_int / r.bound_ratio;
+        r.ratios.push_back(q);
+      }
     }
   }
   set_blas_threads(*std::max_element(o.threads.begin(), o.threads.end()));
+  // Headline: batch 64 (else the first batch) at one thread (else the first thread count).
+  const int64_t head_batch =
+      std::find(o.batches.begin(), o.batches.end(), 64) != o.batches.end() ? 64 : o.batches[0];
+  const int head_threads =
+      std::find(o.threads.begin(), o.threads.end(), 1) != o.threads.end() ? 1 : o.threads[0];
+  for (const auto& q : r.ratios)
+    if (q.batch == head_batch && q.threads == head_threads) {
+      r.fp32_over_int = q.fp32_over_int;
+      r.fakequant_over_int = q.fakequant_over_int;
+      r.fraction_of_bound = q.fraction_of_bound;
+    }
   return r;
 }
 
@@ -318,6 +387,14 @@ Json bench_json(const BenchResult& r) {
   }
   out.set("ratio_rows", std::move(per));
   out.set("sgemm_gflops", r.sgemm_gflops);
+  Json by = Json(Json::Array{});
+  for (const auto& [t, g] : r.sgemm_by_threads) {
+    Json j = Json::object();
+    j.set("threads", t);
+    j.set("sgemm_gflops", g);
+    by.push_back(std::move(j));
+  }
+  out.set("sgemm_by_threads", std::move(by));
   out.set("int8_gops", r.int_available ? Json(r.int8_gops) : Json());
   Json size = Json::object();
   size.set("fp32", static_cast<long long>(r.fp32_bytes));

@@ -8,9 +8,11 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/json.hpp"
+#include "int_gemm.hpp"
 #include "io/hdf5.hpp"
 #include "model.hpp"
 
@@ -44,6 +46,9 @@ MachineInfo machine_info();
 // Row-major C = A B on n x n float matrices through cblas_sgemm with `threads` BLAS threads:
 // GFLOP/s (2 n^3 per call), median of `repeats` after one warm-up call.
 double sgemm_gflops(int64_t n, int threads, int repeats = 5);
+// The int8 GEMM rate of one integer kernel on n x n x n (packed weights, uint8 codes, int32
+// accumulators), GOP/s (2 ops per MAC), median of `repeats` after one warm-up call.
+double int8_gemm_gops(int64_t n, GemmImpl impl, int threads, int repeats = 5);
 // Copy bandwidth of memcpy over `bytes` (read + write counted: 2 bytes moved per byte), GB/s.
 double copy_gb_s(int64_t bytes, int repeats = 5);
 
@@ -81,6 +86,8 @@ struct BenchResult {
   // GEMM rates on gemm_size^3 at one thread, in this process: sgemm GFLOP/s and the int kernel's
   // GOP/s (2 ops per MAC); bound_ratio = int8_gops / sgemm_gflops.
   double sgemm_gflops = 0, int8_gops = 0, bound_ratio = 0;
+  // sgemm GFLOP/s on gemm_size^3 at every thread count of the rows (the first is one thread).
+  std::vector<std::pair<int, double>> sgemm_by_threads;
   // Headline ratios: batch 64 (else the first batch), one thread.
   double fp32_over_int = 0, fakequant_over_int = 0, fraction_of_bound = 0;
   int64_t fp32_bytes = 0, int_bytes = 0, packed_bytes = 0;  // from the int export (spec 2.8.7)

@@ -145,3 +145,23 @@ TEST_CASE("quantize-climbq bench: B1 rows and B2 rows are complete (no times ass
        {"\"rows\":", "\"ratios\":", "\"kernel\":", "\"blas_core\":", "\"openblas_coretype\":"})
     CHECK(effinfer::test::contains(json, key));
 }
+
+TEST_CASE("quantize-climbq bench: a quantized model adds int rows, ratios and check-14 sizes") {
+  auto net = cq::build_model<float>(spec_of(cq::Arch::kMlp, cq::Method::kClimbq), 1);
+  cq::BenchOptions o;
+  o.batches = {1, 4};
+  o.threads = {1, 2};
+  o.warmup = 0, o.repeats = 1, o.gemm_size = 64;
+  const auto r = cq::bench_inference(net, {}, o);
+  REQUIRE(r.int_available);
+  CHECK(r.rows.size() == 2 * 2 * 3);
+  CHECK(r.ratios.size() == 4);
+  CHECK(!r.kernel.empty());
+  // spec 2.8.7 / check 14, climbq v2023 W4A4 mlp.
+  CHECK(r.fp32_bytes == 942120);
+  CHECK(r.int_bytes == 251322);
+  CHECK(r.packed_bytes == 134586);
+  int int_rows = 0;
+  for (const auto& row : r.rows) int_rows += row.engine == "int";
+  CHECK(int_rows == 4);
+}
