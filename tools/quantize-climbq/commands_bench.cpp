@@ -7,6 +7,7 @@
 #include "bench.hpp"
 #include "core/error.hpp"
 #include "inspect.hpp"
+#include "int_export.hpp"
 #include "io/atomic_output.hpp"
 #include "io/provenance.hpp"
 #include "lt_dataset.hpp"
@@ -118,8 +119,18 @@ void run_bench(RunContext& ctx, const BenchFlags& flags) {
 void run_inspect(RunContext& ctx, const InspectFlags& flags) {
   if (flags.model.empty()) throw UsageError("inspect: --model is required");
   if (!ctx.options.output.empty()) io::check_output_path(ctx.options.output, ctx.options.force);
-  Network<float> net = load_model<float>(flags.model);
-  const InspectReport r = inspect_network(net);
+  InspectReport r;
+  bool int_model = false;
+  {
+    const io::H5File f = io::H5File::open(flags.model);
+    int_model = f.is_group("/int_model") && !f.is_group("/model");
+  }
+  if (int_model) {
+    r = inspect_int_model(load_int_model(flags.model));
+  } else {
+    Network<float> net = load_model<float>(flags.model);
+    r = inspect_network(net);
+  }
   if (!ctx.options.output.empty())
     io::write_hdf5_output(ctx, kSchema, [&](io::H5File& f) {
       f.set_attribute("/", "content", "results");

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "core/error.hpp"
+#include "int_export.hpp"
 #include "nn/conv2d.hpp"
 #include "nn/layers.hpp"
 
@@ -143,6 +144,73 @@ InspectReport inspect_network(Network<float>& net) {
     r.layers.push_back(std::move(layer));
     shape = out;
   }
+  if (quant) {
+    try {
+      const IntSizes sizes = int_model_sizes(export_int_model<float>(net));
+      r.int_bytes = sizes.int_bytes, r.packed_bytes = sizes.packed_bytes;
+    } catch (const DataError& e) {
+      r.int_note = std::string("no integer export: ") + e.what();
+    }
+  }
+  return r;
+}
+
+InspectReport inspect_int_model(const IntModel& m) {
+  InspectReport r;
+  r.content = "int_model";
+  r.arch = "int";
+  r.method = m.method;
+  r.mode = "int";
+  r.bits_w = m.bits_w, r.bits_a = m.bits_a;
+  int bits_in = m.first_layer == "float" ? 32 : 8;  // uint8 pixels
+  for (const IntLayer& L : m.layers) {
+    InspectLayer layer;
+    layer.name = L.name;
+    layer.type = type_of(L.name);
+    if (L.kind == IntLayerKind::kQuant || (L.kind == IntLayerKind::kClassifier && L.quantized)) {
+      const int64_t weights = L.out * L.k;
+      layer.shape = "[" + std::to_string(L.out) + "," + std::to_string(L.k) + "]";
+      layer.macs = weights * L.out_h * L.out_w;
+      layer.params = weights + (L.kind == IntLayerKind::kClassifier ? L.out : 0);
+      layer.bits = m.bits_w;
+      layer.quantizer = m.method;
+      layer.step = L.w_unit;
+      const int64_t half = m.bits_w >= 1 && m.bits_w <= 8 ? int64_t{1} << (m.bits_w - 1) : 128;
+      int64_t lo = -half, hi = half - 1;
+      for (int8_t c : L.wq) lo = std::min<int64_t>(lo, c), hi = std::max<int64_t>(hi, c);
+      if (L.float_input) {
+        layer.bits = 32;
+        layer.bytes = 4 * weights + 8 * L.out + 4 * L.levels + (L.levels + 1);
+      } else {
+        layer.levels = hi - lo + 1;
+        layer.histogram.assign(static_cast<size_t>(layer.levels), 0);
+        for (int8_t c : L.wq) ++layer.histogram[static_cast<size_t>(c - lo)];
+        layer.levels_used = std::count_if(layer.histogram.begin(), layer.histogram.end(),
+                                          [](int64_t k) { return k > 0; });
+        layer.bytes = L.kind == IntLayerKind::kQuant
+                          ? weights + 4 * L.out * L.levels + L.out + (L.levels + 1)
+                          : weights + 4 * L.out;
+      }
+      r.macs += layer.macs;
+      r.bops += layer.macs * layer.bits * bits_in;
+      bits_in = m.bits_a;
+    } else if (L.kind == IntLayerKind::kClassifier) {
+      const int64_t weights = L.out * L.k;
+      layer.shape = "[" + std::to_string(L.out) + "," + std::to_string(L.k) + "]";
+      layer.macs = weights;
+      layer.params = weights + L.out;
+      layer.bits = 32;
+      layer.bytes = 4 * (weights + L.out);
+      r.macs += layer.macs;
+      r.bops += layer.macs * 32 * bits_in;
+    }
+    r.params += layer.params;
+    r.model_bytes += layer.bytes;
+    r.layers.push_back(std::move(layer));
+  }
+  const IntSizes sizes = int_model_sizes(m);
+  r.fp32_bytes = sizes.fp32_bytes;
+  r.int_bytes = sizes.int_bytes, r.packed_bytes = sizes.packed_bytes;
   return r;
 }
 
@@ -205,6 +273,11 @@ void write_inspect(io::H5File& f, const InspectReport& r) {
   scalar(g + "/size/quantized_weights", r.quantized_weights, "1");
   scalar(g + "/size/quantized_weights_fp32_bytes", r.quantized_weights_fp32_bytes, "byte");
   scalar(g + "/size/quantized_weights_bytes", r.quantized_weights_bytes, "byte");
+  if (r.int_bytes >= 0) {
+    scalar(g + "/size/int_bytes", r.int_bytes, "byte");
+    scalar(g + "/size/packed_bytes", r.packed_bytes, "byte");
+  }
+  f.set_attribute(g, "content", r.content);
 }
 
 Json inspect_json(const InspectReport& r, int64_t max_histogram) {
@@ -244,7 +317,12 @@ Json inspect_json(const InspectReport& r, int64_t max_histogram) {
   size.set("model", static_cast<long long>(r.model_bytes));
   size.set("quantized_weights_fp32", static_cast<long long>(r.quantized_weights_fp32_bytes));
   size.set("quantized_weights", static_cast<long long>(r.quantized_weights_bytes));
+  if (r.int_bytes >= 0) {
+    size.set("int", static_cast<long long>(r.int_bytes));
+    size.set("packed", static_cast<long long>(r.packed_bytes));
+  }
   out.set("size_bytes", std::move(size));
+  if (!r.int_note.empty()) out.set("int_note", r.int_note);
   return out;
 }
 

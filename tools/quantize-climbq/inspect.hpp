@@ -42,11 +42,22 @@ struct InspectReport {
   // the quantized layers in FP32 and at their bit width (check 3); the sum of the layer bytes.
   int64_t fp32_bytes = 0, quantized_weights = 0, quantized_weights_fp32_bytes = 0,
           quantized_weights_bytes = 0, model_bytes = 0;
+  // Sizes of the integer export (spec 2.8.7); -1 when the model has none (FP32, or the export
+  // refuses it: int_note says why).
+  int64_t int_bytes = -1, packed_bytes = -1;
+  std::string int_note;
+  std::string content = "model";  // model | int_model (what was inspected)
 };
 
 // Inspects a network (FP32 or quantized). The weight codes come from a forward of each weight
 // quantizer on the latent weights, as save_model() stores them.
 InspectReport inspect_network(Network<float>& net);
+
+// Inspects an exported integer model (spec 3.5 `int_model`): per layer the int8 weight codes c
+// (histogram over [min(-2^(b-1), min c), max(2^(b-1) - 1, max c)]), s_w as `step`, thresholds
+// per row as `levels`, MACs, parameters and the bytes of spec 2.8.7.
+struct IntModel;
+InspectReport inspect_int_model(const IntModel& model);
 
 // /results/inspect/...: per-layer columns (name, type, shape str; bits, levels, levels_used
 // int32; macs, params, bytes int64; mu, sigma, step f64), /results/inspect/histograms/<layer>

@@ -8,6 +8,7 @@
 
 #include "core/rng.hpp"
 #include "inspect.hpp"
+#include "int_export.hpp"
 #include "io/hdf5.hpp"
 #include "model.hpp"
 #include "nn/layers.hpp"
@@ -139,4 +140,32 @@ TEST_CASE("quantize-climbq inspect: saved model gives the same report; HDF5 and 
   const std::string json = cq::inspect_json(b).dump();
   for (const char* key : {"\"layers\":", "\"macs\":6464", "\"bops\":", "\"size_bytes\":{"})
     CHECK(effinfer::test::contains(json, key));
+}
+
+TEST_CASE(
+    "quantize-climbq inspect: int model has the same MACs, BOPs and codes; sizes of check 14") {
+  auto net = cq::build_model<float>(spec_of(cq::Arch::kMlp, cq::Method::kClimbq, 28, 28), 7);
+  const auto f = cq::inspect_network(net);
+  CHECK(f.int_bytes == 251322);
+  CHECK(f.packed_bytes == 134586);
+  const auto r = cq::inspect_int_model(cq::export_int_model<float>(net));
+  CHECK(r.content == "int_model");
+  CHECK(r.macs == 234752);
+  CHECK(r.bops == 7110656);
+  CHECK(r.fp32_bytes == 942120);
+  CHECK(r.int_bytes == 251322);
+  CHECK(r.model_bytes == r.int_bytes);  // the layer bytes add up to spec 2.8.7's int_bytes
+  // v2023 stores c = (lambda - 1) / 2 = j - 2^(k-1) for code j, so the int8 histogram over
+  // [-8, 7] is the float model's code histogram.
+  std::vector<std::vector<int64_t>> want, got;
+  for (const auto& l : f.layers)
+    if (!l.histogram.empty()) want.push_back(l.histogram);
+  for (const auto& l : r.layers)
+    if (!l.histogram.empty()) got.push_back(l.histogram);
+  REQUIRE(got.size() == 2);
+  CHECK(got == want);
+  CHECK(sum(got[0]) == 784 * 256);
+  // An FP32 model has no integer export.
+  auto fp = cq::build_model<float>(spec_of(cq::Arch::kMlp, cq::Method::kFp32, 28, 28), 7);
+  CHECK(cq::inspect_network(fp).int_bytes == -1);
 }
