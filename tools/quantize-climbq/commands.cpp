@@ -1,10 +1,13 @@
 #include "commands.hpp"
 
 #include <cmath>
+#include <limits>
 
 #include "compare.hpp"
 #include "core/error.hpp"
 #include "core/progress.hpp"
+#include "int_engine.hpp"
+#include "int_export.hpp"
 #include "io/atomic_output.hpp"
 #include "io/provenance.hpp"
 #include "lt_dataset.hpp"
@@ -148,8 +151,41 @@ int checked_bits(const io::Config& c, const std::string& key) {
   return static_cast<int>(b);
 }
 
+QuantSettings quant_settings(const io::Config& c) {
+  QuantSettings q;
+  q.first_layer = c.get_bool("quant.first_layer");
+  q.last_layer = c.get_bool("quant.last_layer");
+  ClimbqOptions& o = q.climbq;
+  o.variant = parse_levels_variant(c.get_string("climbq.levels_variant"));
+  o.forward = parse_forward_path(c.get_string("climbq.forward"));
+  o.one_bit = parse_one_bit(c.get_string("climbq.one_bit"));
+  o.act_range = c.get_double("climbq.act_range");
+  o.sigma_base = c.get_double("climbq.sigma_base");
+  o.sigma_test = c.get_double("climbq.sigma_test");
+  if (!(o.act_range > 0)) c.fail("climbq.act_range", "expected a number > 0");
+  if (!(o.sigma_base > 1)) c.fail("climbq.sigma_base", "expected a number > 1");
+  if (!(o.sigma_test > 0)) c.fail("climbq.sigma_test", "expected a number > 0");
+  const std::string scaling = c.get_string("climbq.class_scaling");
+  if (scaling != "batch_freq" && scaling != "off")
+    c.fail("climbq.class_scaling", "expected batch_freq or off, found '" + scaling + "'");
+  o.class_scaling = scaling == "batch_freq";
+  if (c.get_string("climbq.weight_std") != "unbiased")
+    c.fail("climbq.weight_std", "only unbiased (the official torch.std) is implemented");
+  if (c.get_string("climbq.round") != "half_even")
+    c.fail("climbq.round", "only half_even (torch.round) is implemented");
+  q.act_clip = parse_clip_rule(c.get_string("uniform.act_clip"));
+  q.act_percentile = c.get_double("uniform.act_percentile");
+  if (!(q.act_percentile > 0 && q.act_percentile <= 100))
+    c.fail("uniform.act_percentile", "expected a percentile in (0, 100]");
+  q.act_ema = c.get_double("uniform.act_ema");
+  if (!(q.act_ema >= 0 && q.act_ema < 1)) c.fail("uniform.act_ema", "expected a number in [0, 1)");
+  q.lsq_grad_scale = c.get_bool("lsq.grad_scale");
+  return q;
+}
+
 PtqOptions ptq_options(const io::Config& c) {
   PtqOptions o;
+  o.quant = quant_settings(c);
   o.bn_recalibrate = parse_bn_recalibrate(c.get_string("ptq.bn_recalibrate"));
   o.calib_batches = static_cast<int>(c.get_int("ptq.calib_batches"));
   o.calib_batch_size = c.get_int("ptq.calib_batch_size");
@@ -173,6 +209,47 @@ Network<float> load_fp32(const std::string& path, const Dataset& d) {
     throw DataError(path + ":/model (attr method): expected an FP32 model, found " +
                     method_name(fp32.spec().method));
   return fp32;
+}
+
+VerifyOptions verify_options(const io::Config& c, int threads) {
+  VerifyOptions o;
+  o.min_label_agreement = c.get_double("int.min_label_agreement");
+  o.min_code_agreement = c.get_double("int.min_code_agreement");
+  o.logit_rtol = c.get_double("int.logit_rtol");
+  for (const char* key : {"int.min_label_agreement", "int.min_code_agreement"}) {
+    const double v = c.get_double(key);
+    if (!(v >= 0 && v <= 1)) c.fail(key, "expected a fraction in [0, 1]");
+  }
+  if (!(o.logit_rtol >= 0)) c.fail("int.logit_rtol", "expected a number >= 0");
+  o.threads = threads;
+  return o;
+}
+
+Json verify_json(const VerifyReport& r) {
+  Json j = Json::object();
+  j.set("n", static_cast<long long>(r.n));
+  j.set("labels", r.label_agreement);
+  j.set("codes_min", r.codes_min);
+  j.set("within_tau", r.within_tau);
+  j.set("max_excess", r.max_excess);
+  j.set("pass", r.pass);
+  return j;
+}
+
+// The root `content` attribute of a tool file ("" when absent).
+std::string content_of(const std::string& path) {
+  const io::H5File f = io::H5File::open(path);
+  return f.has_attribute("/", "content") ? f.read_attribute_string("/", "content") : "";
+}
+
+void check_int_model_matches(const IntModel& m, const Dataset& d, const std::string& path) {
+  if (m.height != d.height || m.width != d.width || m.channels != d.channels ||
+      m.num_classes != d.classes)
+    throw DataError(path + ":/int_model: input " + std::to_string(m.height) + "x" +
+                    std::to_string(m.width) + "x" + std::to_string(m.channels) + ", " +
+                    std::to_string(m.num_classes) + " classes; the data has " +
+                    std::to_string(d.height) + "x" + std::to_string(d.width) + "x" +
+                    std::to_string(d.channels) + ", " + std::to_string(d.classes) + " classes");
 }
 
 void summary_of_run(RunContext& ctx, const RunRecord& run) {
@@ -274,17 +351,30 @@ void run_eval(RunContext& ctx, const CommandFlags& flags) {
   const std::string split = flags.split.empty() ? "test" : flags.split;
   const Dataset d = read_dataset(ctx.options.inputs.front());
   const SplitView view = view_of(d, split);
-  Network<float> net = load_model<float>(flags.model);
-  check_model_matches(net, d, flags.model);
   const auto splits = splits_of(c, d.class_counts);
   RunRecord run;
-  run.method = method_name(net.spec().method);
-  run.mode = net.spec().mode;
-  run.loss = net.spec().loss;
-  run.bits_w = net.spec().method == Method::kFp32 ? 0 : net.spec().bits_w;
-  run.bits_a = net.spec().method == Method::kFp32 ? 0 : net.spec().bits_a;
   run.seed = ctx.seed;
-  run.metrics = evaluate_model(net, d, view, splits, c, ctx.threads);
+  if (content_of(flags.model) == "int_model") {
+    // The exported integer model, run by the int8 engine (spec 2.8).
+    const IntModel im = load_int_model(flags.model);
+    check_int_model_matches(im, d, flags.model);
+    IntEngine engine(im, parse_int_kernel(c.get_string("int.kernel")), ctx.threads);
+    const std::vector<int> pred = int_predict(engine, view);
+    run.metrics =
+        compute_metrics(pred, std::vector<int>(view.y->begin(), view.y->end()), d.classes, splits);
+    run.method = im.method, run.mode = "int", run.loss = "-";
+    run.bits_w = im.bits_w, run.bits_a = im.bits_a;
+    ctx.summary.set("kernel", engine.kernel_name());
+  } else {
+    Network<float> net = load_model<float>(flags.model);
+    check_model_matches(net, d, flags.model);
+    run.method = method_name(net.spec().method);
+    run.mode = net.spec().mode;
+    run.loss = net.spec().loss;
+    run.bits_w = net.spec().method == Method::kFp32 ? 0 : net.spec().bits_w;
+    run.bits_a = net.spec().method == Method::kFp32 ? 0 : net.spec().bits_a;
+    run.metrics = evaluate_model(net, d, view, splits, c, ctx.threads);
+  }
   std::vector<RunRecord> runs;
   if (!flags.reference.empty()) {
     Network<float> ref = load_model<float>(flags.reference);
@@ -491,7 +581,8 @@ void run_compare(RunContext& ctx, const CommandFlags& flags) {
   }
   o.qat = c.get_bool("compare.qat");
   const bool want_int = c.get_bool("compare.int");
-  if (want_int) c.fail("compare.int", "the integer path is not available in this release yet");
+  const IntKernel kernel = parse_int_kernel(c.get_string("int.kernel"));
+  const VerifyOptions vo = verify_options(c, ctx.threads);
   o.ptq = ptq_options(c);
   o.qat_options = qat_options(c);
   o.eval_batch = c.get_int("eval.batch_size");
@@ -521,6 +612,25 @@ void run_compare(RunContext& ctx, const CommandFlags& flags) {
     CompareRun r = execute_run(p, fp32, d, o, ref.metrics, ctx.threads);
     ctx.log.info(p.label() + ": acc " + std::to_string(100 * r.record.metrics.acc) + " %, few " +
                  std::to_string(100 * r.record.metrics.few) + " %");
+    if (want_int) {
+      // Export + verification on the test split (spec 3.3 `--int`); an impossible export (e.g.
+      // v2022 levels at 8 bits) is logged and recorded as NaN.
+      r.record.has_int = true;
+      try {
+        IntEngine engine(export_int_model(r.net), kernel, ctx.threads);
+        const VerifyReport v = verify_int_model(engine, r.net, test_view(d), vo);
+        r.record.label_agreement_int = v.label_agreement;
+        if (!v.pass) {
+          ctx.log.warn(p.label() + ": integer path below the agreement thresholds (labels " +
+                       std::to_string(v.label_agreement) + ", codes " +
+                       std::to_string(v.codes_min) + ")");
+          if (flags.strict) ctx.check_failure = "--strict: integer verification failed";
+        }
+      } catch (const DataError& e) {
+        r.record.label_agreement_int = std::numeric_limits<double>::quiet_NaN();
+        ctx.log.warn(p.label() + ": no integer export: " + e.what());
+      }
+    }
     runs.push_back(std::move(r.record));
     progress.tick();
   }
@@ -528,6 +638,64 @@ void run_compare(RunContext& ctx, const CommandFlags& flags) {
                        flags.svg);
   ctx.summary.set("planned_runs", static_cast<long long>(plan.size()));
   if (ctx.shard.active()) ctx.summary.set("shard", ctx.shard.str());
+}
+
+}  // namespace effinfer::climbq
+
+namespace effinfer::climbq {
+
+void run_export(RunContext& ctx, const CommandFlags& flags) {
+  if (flags.model.empty()) throw UsageError("export: --model (a ptq or qat model) is required");
+  if (ctx.options.output.empty()) throw UsageError("export: -o/--output is required");
+  if (flags.verify && ctx.options.inputs.empty())
+    throw UsageError("export --verify: needs -i DATA.h5 (verification runs on its test split)");
+  if (ctx.options.inputs.size() > 1) throw UsageError("export: expected at most one -i data file");
+  io::check_output_path(ctx.options.output, ctx.options.force);
+  const io::Config& c = ctx.config;
+  const IntKernel kernel = parse_int_kernel(c.get_string("int.kernel"));
+  const VerifyOptions vo = verify_options(c, ctx.threads);
+  Network<float> net = load_model<float>(flags.model);
+  if (net.spec().method == Method::kFp32)
+    throw DataError(flags.model +
+                    ":/model (attr method): fp32 has no integer form; export a "
+                    "ptq or qat model");
+  const IntModel im = export_int_model(net);
+  const IntSizes sizes = int_model_sizes(im);
+  IntEngine engine(im, kernel, ctx.threads);
+  bool verified = false;
+  VerifyReport report;
+  if (!ctx.options.inputs.empty()) {
+    const Dataset d = read_dataset(ctx.options.inputs.front());
+    check_model_matches(net, d, flags.model);
+    report = verify_int_model(engine, net, test_view(d), vo);
+    verified = true;
+  }
+  io::write_hdf5_output(ctx, kSchema, [&](io::H5File& f) {
+    f.set_attribute("/", "content", "int_model");
+    save_int_model(f, im);
+    write_int_sizes(f, sizes);
+    if (verified) write_verify(f, report);
+  });
+  Json size = Json::object();
+  size.set("fp32", static_cast<long long>(sizes.fp32_bytes));
+  size.set("int", static_cast<long long>(sizes.int_bytes));
+  size.set("packed", static_cast<long long>(sizes.packed_bytes));
+  ctx.summary.set("method", im.method);
+  ctx.summary.set("bits_w", im.bits_w);
+  ctx.summary.set("bits_a", im.bits_a);
+  ctx.summary.set("size_bytes", std::move(size));
+  ctx.summary.set("first_layer", im.first_layer);
+  ctx.summary.set("kernel", engine.kernel_name());
+  if (verified) {
+    ctx.summary.set("verify", verify_json(report));
+    if (!report.pass) {
+      ctx.log.warn("integer path below the agreement thresholds: labels " +
+                   std::to_string(report.label_agreement) + ", codes " +
+                   std::to_string(report.codes_min) + ", within tau " +
+                   std::to_string(report.within_tau));
+      if (flags.verify) ctx.check_failure = "--verify: integer inference disagrees";
+    }
+  }
 }
 
 }  // namespace effinfer::climbq

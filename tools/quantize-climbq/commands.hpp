@@ -19,6 +19,7 @@ struct CommandFlags {
   bool qat = false, int_path = false, strict = false;
   std::vector<std::string> merge;  // compare --merge
   std::string svg;                 // eval, compare: per-class accuracy picture
+  bool verify = false;             // export
 };
 
 void run_make_data(RunContext& ctx, const CommandFlags& flags);
@@ -27,5 +28,6 @@ void run_eval(RunContext& ctx, const CommandFlags& flags);
 void run_ptq(RunContext& ctx, const CommandFlags& flags);
 void run_qat(RunContext& ctx, const CommandFlags& flags);
 void run_compare(RunContext& ctx, const CommandFlags& flags);
+void run_export(RunContext& ctx, const CommandFlags& flags);
 
 }  // namespace effinfer::climbq

@@ -81,12 +81,25 @@ int main(int argc, char** argv) {
   compare->add_option("--merge", flags.merge, "Join shard outputs of one compare into one table")
       ->expected(1, -1);
   compare->add_option("--svg", flags.svg, "Write the per-class accuracy picture (SVG)");
+  compare->add_flag("--int", flags.int_path,
+                    "Export every quantized run and verify the integer path (compare.int)");
+  compare->add_flag("--strict", flags.strict, "Exit 1 when an integer verification fails");
+  auto* exp = tool.add_command(
+      "export", "Export a quantized model to the integer (int8/int32) inference format",
+      "Examples:\n  quantize-climbq export --model climbq_w4.h5 -i fmnist_lt.h5 --verify -o "
+      "int4.h5\n"
+      "  quantize-climbq eval -i fmnist_lt.h5 --model int4.h5 --reference fp32.h5",
+      [&](RunContext& ctx) { cq::run_export(ctx, flags); });
+  exp->add_option("--model", flags.model, "The quantized model (ptq or qat output)");
+  exp->add_flag("--verify", flags.verify,
+                "Exit 1 when the integer path disagrees with the fake-quantized model (needs -i)");
   auto* eval = tool.add_command(
       "eval", "Per-class, many/medium/few and worst-class accuracy of a model",
       "Examples:\n  quantize-climbq eval -i fmnist_lt.h5 --model q.h5 --reference fp32.h5\n"
       "  quantize-climbq eval -i fmnist_lt.h5 --model fp32.h5 --split val -o res.h5",
       [&](RunContext& ctx) { cq::run_eval(ctx, flags); });
-  eval->add_option("--model", flags.model, "Model file (train, ptq or qat output)")->required();
+  eval->add_option("--model", flags.model, "Model file (train, ptq, qat or export output)")
+      ->required();
   eval->add_option("--split", flags.split, "test | val | train (default test)");
   eval->add_option("--reference", flags.reference, "FP32 model: report drops against it");
   eval->add_option("--svg", flags.svg, "Write the per-class accuracy picture (SVG)");

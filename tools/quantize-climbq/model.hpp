@@ -41,6 +41,25 @@ struct ModelSpec {
   std::string mode = "fp32", loss = "ce";               // checkpoint metadata (fp32|ptq|qat)
 };
 
+// The quantizer settings of a model (config sections quant, climbq, uniform, lsq; spec 3.4), set
+// on the quantized network's spec by ptq and qat.
+struct QuantSettings {
+  bool first_layer = true, last_layer = false;
+  ClimbqOptions climbq;
+  ClipRule act_clip = ClipRule::kMax;
+  double act_percentile = 99.99, act_ema = 0.99;
+  bool lsq_grad_scale = true;
+  void apply(ModelSpec& spec) const {
+    spec.first_layer = first_layer;
+    spec.last_layer = last_layer;
+    spec.climbq = climbq;
+    spec.act_clip = act_clip;
+    spec.act_percentile = act_percentile;
+    spec.act_ema = act_ema;
+    spec.lsq_grad_scale = lsq_grad_scale;
+  }
+};
+
 // The hidden widths of spec 2.6: the spec's own, else [256,128] if H W C >= 256, else [64,32].
 std::vector<int64_t> resolved_hidden(const ModelSpec& spec);
 // ConfigError (78) for bad sizes, cnn with H or W < 16, or bits out of range.

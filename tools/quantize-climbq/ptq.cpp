@@ -190,6 +190,7 @@ Network<float> ptq(Network<float>& fp32, Method method, int bits_w, int bits_a, 
     throw ConfigError("ptq.calib_batch_size: expected >= 2, found " +
                       std::to_string(options.calib_batch_size));
   ModelSpec spec = fp32.spec();
+  options.quant.apply(spec);
   spec.method = method;
   spec.bits_w = bits_w;
   spec.bits_a = bits_a;

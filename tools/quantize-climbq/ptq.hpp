@@ -20,6 +20,7 @@ struct PtqOptions {                                     // spec 3.4 `ptq`
   BnRecalibrate bn_recalibrate = BnRecalibrate::kAuto;  // auto: on for climbq, off for uniform
   int calib_batches = 20;
   int64_t calib_batch_size = 500;
+  QuantSettings quant;  // quantizer settings of the new network
 };
 
 // Quantizes `fp32` (method fp32) with `method` (climbq | climbq-noscale | uniform; lsq -> 78

@@ -22,6 +22,7 @@ QatResult qat(Network<float>& fp32, Method method, int bits_w, int bits_a, const
                       " has no training samples (counts " + std::to_string(data.class_counts[c]) +
                       "); QAT needs every class");
   ModelSpec spec = fp32.spec();
+  options.calibration.quant.apply(spec);
   spec.method = method;
   spec.bits_w = bits_w;
   spec.bits_a = bits_a;
