@@ -1,6 +1,8 @@
 // Integer inference engine and verification (spec 2.8, 2.8.6); see int_engine.hpp.
 #include "int_engine.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -41,10 +43,34 @@ __attribute__((always_inline)) inline void requant_body(const int32_t* acc, int6
   }
 }
 
+// AVX-512 form for L <= 31 (a 32-entry table): 16 outputs per step, one compare and masked add
+// per threshold, the table lookup by a two-source permute.
 __attribute__((target("avx512f,avx512bw"))) void requant_avx512(
     const int32_t* acc, int64_t r0, int64_t r1, int64_t out, int64_t levels, const int32_t* thr_t,
     const int32_t* sign, const uint8_t* lut, uint8_t* dst) {
-  requant_body(acc, r0, r1, out, levels, thr_t, sign, lut, dst);
+  const int32_t* sign_mask = sign + out;  // [out] of 0 / -1 after the [out] of +1 / -1
+  alignas(64) int32_t table[32] = {};
+  for (int64_t i = 0; i <= levels; ++i) table[i] = lut[i];
+  const __m512i lut_lo = _mm512_load_si512(table), lut_hi = _mm512_load_si512(table + 16);
+  const __m512i one = _mm512_set1_epi32(1);
+  for (int64_t r = r0; r < r1; ++r) {
+    for (int64_t o0 = 0; o0 < out; o0 += 16) {
+      const int64_t len = std::min<int64_t>(16, out - o0);
+      const __mmask16 mask =
+          len == 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << len) - 1);
+      const __m512i a = _mm512_maskz_loadu_epi32(mask, acc + r * out + o0);
+      // sign acc as (acc ^ s) - s with s = 0 (+1) or -1 (-1).
+      const __m512i sm = _mm512_maskz_loadu_epi32(mask, sign_mask + o0);
+      const __m512i v = _mm512_sub_epi32(_mm512_xor_si512(a, sm), sm);
+      __m512i cnt = _mm512_setzero_si512();
+      for (int64_t t = 0; t < levels; ++t) {
+        const __m512i T = _mm512_maskz_loadu_epi32(mask, thr_t + t * out + o0);
+        cnt = _mm512_mask_add_epi32(cnt, _mm512_cmpge_epi32_mask(v, T), cnt, one);
+      }
+      const __m512i q = _mm512_permutex2var_epi32(lut_lo, cnt, lut_hi);
+      _mm512_mask_cvtepi32_storeu_epi8(dst + r * out + o0, mask, q);
+    }
+  }
 }
 
 void requant_plain(const int32_t* acc, int64_t r0, int64_t r1, int64_t out, int64_t levels,
@@ -64,6 +90,14 @@ void requant_search(const int32_t* acc, int64_t r0, int64_t r1, const IntLayer& 
 }
 
 inline bool use_parallel(int threads, int64_t work) { return threads > 1 && work >= 16384; }
+
+// Row stride of the uint8 im2col buffer: room for 8-byte copies past K (see im2col below).
+inline int64_t col_stride(int64_t k) { return padded_k(k + 7); }
+
+// Copies len bytes in 8-byte moves (up to 7 bytes more are read and written).
+inline void copy8(uint8_t* d, const uint8_t* s, int64_t len) {
+  for (int64_t b = 0; b < len; b += 8) std::memcpy(d + b, s + b, 8);
+}
 
 }  // namespace
 
@@ -85,14 +119,24 @@ IntEngine::IntEngine(const IntModel& model, IntKernel kernel, int threads, int64
     const bool gemm = (L.kind == IntLayerKind::kQuant && !L.float_input) ||
                       (L.kind == IntLayerKind::kClassifier && L.quantized);
     if (gemm) {
-      packed_[i] = pack_weights(L.wq.data(), L.out, L.k, L.m, L.o);
+      // The kernels take lambda itself when it fits int8 (climbq v2023 up to 7 bits): no
+      // o sum_k q term then. Else the stored c with (m, o).
+      std::vector<int8_t> lambda(L.wq.size());
+      bool fits = true;
+      for (size_t j = 0; j < L.wq.size(); ++j) {
+        const int v = L.m * L.wq[j] + L.o;
+        fits = fits && v >= -127 && v <= 127;
+        lambda[j] = static_cast<int8_t>(fits ? v : 0);
+      }
+      packed_[i] = fits ? pack_weights(lambda.data(), L.out, L.k, 1, 0)
+                        : pack_weights(L.wq.data(), L.out, L.k, L.m, L.o);
       impls_.push_back(resolve_kernel(kernel, cpu, L.in_max, packed_[i].max_abs_c));
     }
     const int64_t rows = L.conv ? L.out_h * L.out_w : 1;
     if (L.kind == IntLayerKind::kQuant) {
       codes = std::max(codes, rows * L.out);
       acc = std::max(acc, rows * L.out);
-      if (L.conv) col = std::max(col, rows * padded_k(L.k));
+      if (L.conv) col = std::max(col, rows * col_stride(L.k));
       if (L.float_input) {
         fx = std::max(fx, model_.input_size());
         if (L.conv) fcol = std::max(fcol, rows * L.k);
@@ -103,6 +147,7 @@ IntEngine::IntEngine(const IntModel& model, IntKernel kernel, int threads, int64
         for (int64_t o = 0; o < L.out; ++o)
           for (int64_t t = 0; t < L.levels; ++t) tt[t * L.out + o] = L.thr[o * L.levels + t];
         sign_[i].assign(L.sign.begin(), L.sign.end());
+        for (int8_t v : L.sign) sign_[i].push_back(v < 0 ? -1 : 0);
       }
     } else if (L.kind == IntLayerKind::kMaxPool) {
       codes = std::max(codes, L.out_h * L.out_w * L.out);
@@ -210,22 +255,39 @@ void IntEngine::run_chunk(const uint8_t* pixels, int64_t n, float* logits, IntCo
         if (L.conv) {
           // im2col on codes: [n Ho Wo, kh kw cin] in HWIO column order, zero code at padding
           // (code 0 is x = 0 after ReLU).
-          ldq = padded_k(L.k);
+          ldq = col_stride(L.k);
           uint8_t* col = col_.data();
+          // Bytes of the source that 8-byte moves may read: the caller's pixels have no slack.
+          const int64_t src_size = n * h * w * c + (cur == pixels ? 0 : kSlack);
+          const int64_t run = L.kw * L.cin;  // one kernel row: contiguous in NHWC
 #pragma omp parallel for num_threads(threads) if (use_parallel(threads, rows * L.k))
-          for (int64_t r = 0; r < rows; ++r) {
-            const int64_t img = r / (L.out_h * L.out_w), pos = r % (L.out_h * L.out_w);
-            const int64_t oy = pos / L.out_w, ox = pos % L.out_w;
-            uint8_t* dr = col + r * ldq;
-            for (int64_t ky = 0; ky < L.kh; ++ky) {
-              const int64_t iy = oy * L.stride - L.pad + ky;
-              for (int64_t kx = 0; kx < L.kw; ++kx) {
-                const int64_t ix = ox * L.stride - L.pad + kx;
-                uint8_t* d = dr + (ky * L.kw + kx) * L.cin;
-                if (iy < 0 || iy >= h || ix < 0 || ix >= w)
-                  std::memset(d, 0, static_cast<size_t>(L.cin));
-                else
-                  std::memcpy(d, cur + ((img * h + iy) * w + ix) * c, static_cast<size_t>(L.cin));
+          for (int64_t strip = 0; strip < n * L.out_h; ++strip) {  // one output row per task
+            const int64_t img = strip / L.out_h, oy = strip % L.out_h;
+            for (int64_t ox = 0; ox < L.out_w; ++ox) {
+              uint8_t* dr = col + (strip * L.out_w + ox) * ldq;
+              const int64_t ix0 = ox * L.stride - L.pad;
+              for (int64_t ky = 0; ky < L.kh; ++ky) {
+                const int64_t iy = oy * L.stride - L.pad + ky;
+                uint8_t* d = dr + ky * run;
+                const int64_t src = ((img * h + iy) * w + ix0) * c;
+                if (iy >= 0 && iy < h && ix0 >= 0 && ix0 + L.kw <= w) {
+                  // Later kernel rows overwrite the spill; the last spills into the row's slack
+                  // (ldq >= K + 7).
+                  if (src + (run + 7) / 8 * 8 <= src_size)
+                    copy8(d, cur + src, run);
+                  else
+                    std::memcpy(d, cur + src, static_cast<size_t>(run));
+                  continue;
+                }
+                for (int64_t kx = 0; kx < L.kw; ++kx) {
+                  const int64_t ix = ix0 + kx;
+                  uint8_t* dk = d + kx * L.cin;
+                  if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+                    std::memset(dk, 0, static_cast<size_t>(L.cin));
+                  else
+                    std::memcpy(dk, cur + ((img * h + iy) * w + ix) * c,
+                                static_cast<size_t>(L.cin));
+                }
               }
             }
           }
@@ -246,7 +308,7 @@ void IntEngine::run_chunk(const uint8_t* pixels, int64_t n, float* logits, IntCo
           const int64_t r1 = std::min(rows, r0 + chunk);
           if (L.levels > 32)
             requant_search(acc, r0, r1, L, dst);
-          else if (avx512_requant_)
+          else if (avx512_requant_ && L.levels <= 31)
             requant_avx512(acc, r0, r1, L.out, L.levels, thr_t_[li].data(), sign_[li].data(),
                            L.lut.data(), dst);
           else

@@ -54,7 +54,7 @@ class IntEngine {
   std::vector<GemmImpl> impls_;              // per kQuant layer (and a quantized classifier)
   std::vector<PackedWeights> packed_;        // per layer index (empty for others)
   std::vector<std::vector<int32_t>> thr_t_;  // per layer: thresholds transposed [L][out_pad]
-  std::vector<std::vector<int32_t>> sign_;   // per layer: sign as int32 [out_pad]
+  std::vector<std::vector<int32_t>> sign_;   // per layer: sign [out] (+1/-1), then [out] (0/-1)
   bool avx512_requant_ = false;
   // Work buffers: codes ping-pong, im2col, accumulators, float features.
   std::vector<uint8_t> buf_a_, buf_b_, col_;
