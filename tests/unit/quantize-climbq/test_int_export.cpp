@@ -319,20 +319,19 @@ namespace {
 struct SynthFixture {
   cq::Dataset data;
   cq::Network<float> fp32;
-  SynthFixture(cq::LevelsVariant variant)
+  SynthFixture()
       : data([] {
           cq::DataOptions o;
           o.source = "synth";
           return cq::build_dataset(o, 0);
         }()),
-        fp32(make(data, variant)) {}
-  static cq::Network<float> make(const cq::Dataset& d, cq::LevelsVariant variant) {
+        fp32(make(data)) {}
+  static cq::Network<float> make(const cq::Dataset& d) {
     cq::ModelSpec s;
     s.height = d.height, s.width = d.width, s.channels = d.channels;
     s.classes = d.classes;
     s.pixel_scale = d.pixel_scale, s.norm_mean = d.norm_mean, s.norm_std = d.norm_std;
     s.class_counts = d.class_counts;
-    s.climbq.variant = variant;
     cq::Network<float> net = cq::build_model<float>(s, 0);
     std::vector<double> counts(d.class_counts.begin(), d.class_counts.end());
     const cq::ClassificationLoss ce(cq::LossKind::kCe, counts);
@@ -373,34 +372,63 @@ TEST_CASE("climbq int export: check 13, agreement of PTQ / QAT mlp models on syn
   effinfer::set_blas_threads(1);
   cq::PtqOptions po;
   po.calib_batches = 8;
+  SynthFixture fx;
+  for (int bits : {2, 4, 8}) {
+    cq::Network<float> q = cq::ptq(fx.fp32, cq::Method::kClimbq, bits, bits, fx.data, po, 0, 1);
+    CHECK(q.spec().climbq.variant == cq::LevelsVariant::kV2023);
+    check_agreement(q, fx.data, "climbq v2023 ptq W" + std::to_string(bits));
+    cq::Network<float> u = cq::ptq(fx.fp32, cq::Method::kUniform, bits, bits, fx.data, po, 0, 1);
+    check_agreement(u, fx.data, "uniform ptq W" + std::to_string(bits));
+  }
+  for (int bits : {2, 4, 8}) {
+    cq::QatOptions qo;
+    qo.train.epochs = 1;
+    qo.train.lr = 0.01;
+    qo.loss = cq::LossKind::kCe;
+    cq::QatResult r = cq::qat(fx.fp32, cq::Method::kLsq, bits, bits, fx.data, qo, 0, 1);
+    check_agreement(r.net, fx.data, "lsq qat W" + std::to_string(bits));
+  }
   {
-    SynthFixture fx(cq::LevelsVariant::kV2023);
-    for (int bits : {2, 4, 8}) {
-      cq::Network<float> q = cq::ptq(fx.fp32, cq::Method::kClimbq, bits, bits, fx.data, po, 0, 1);
-      check_agreement(q, fx.data, "climbq v2023 ptq W" + std::to_string(bits));
-      cq::Network<float> u = cq::ptq(fx.fp32, cq::Method::kUniform, bits, bits, fx.data, po, 0, 1);
-      check_agreement(u, fx.data, "uniform ptq W" + std::to_string(bits));
-    }
-    for (int bits : {2, 4, 8}) {
-      cq::QatOptions qo;
-      qo.train.epochs = 1;
-      qo.train.lr = 0.01;
-      qo.loss = cq::LossKind::kCe;
-      cq::QatResult r = cq::qat(fx.fp32, cq::Method::kLsq, bits, bits, fx.data, qo, 0, 1);
-      check_agreement(r.net, fx.data, "lsq qat W" + std::to_string(bits));
-    }
     cq::QatOptions qo;
     qo.train.epochs = 1;
     qo.train.lr = 0.01;
     cq::QatResult r = cq::qat(fx.fp32, cq::Method::kClimbq, 4, 4, fx.data, qo, 0, 1);
     check_agreement(r.net, fx.data, "climbq qat homovar W4");
   }
-  {
-    SynthFixture fx(cq::LevelsVariant::kV2022);
-    for (int bits : {2, 4}) {
-      cq::Network<float> q = cq::ptq(fx.fp32, cq::Method::kClimbq, bits, bits, fx.data, po, 0, 1);
-      check_agreement(q, fx.data, "climbq v2022 ptq W" + std::to_string(bits));
-    }
+  cq::PtqOptions po22 = po;
+  po22.quant.climbq.variant = cq::LevelsVariant::kV2022;
+  for (int bits : {2, 4}) {
+    cq::Network<float> q = cq::ptq(fx.fp32, cq::Method::kClimbq, bits, bits, fx.data, po22, 0, 1);
+    REQUIRE(q.spec().climbq.variant == cq::LevelsVariant::kV2022);
+    const cq::IntModel im = cq::export_int_model(q);
+    CHECK(im.levels_variant == "v2022");
+    CHECK(im.layers[0].m == 1);  // lambda in [-n, n], even values present
+    // v2022 post-ReLU codes 0..round(n A): 2n + 1 levels after ReLU, L = round(n A) thresholds.
+    CHECK(im.layers[0].levels == ((1 << bits) - 1) * 2);
+    check_agreement(q, fx.data, "climbq v2022 ptq W" + std::to_string(bits));
+  }
+}
+
+TEST_CASE("climbq int export: float first layer (quant.first_layer off), quantized classifier") {
+  effinfer::set_blas_threads(1);
+  cq::PtqOptions po;
+  po.calib_batches = 8;
+  po.quant.first_layer = false;
+  po.quant.last_layer = true;
+  SynthFixture fx;
+  for (auto [m, bits] : {std::pair{cq::Method::kClimbq, 4}, std::pair{cq::Method::kUniform, 4},
+                         std::pair{cq::Method::kUniform, 8}}) {
+    cq::Network<float> q = cq::ptq(fx.fp32, m, bits, bits, fx.data, po, 0, 1);
+    REQUIRE(!q.spec().first_layer);
+    REQUIRE(q.spec().last_layer);
+    const cq::IntModel im = cq::export_int_model(q);
+    CHECK(im.first_layer == "float");
+    CHECK(im.layers.front().float_input);
+    CHECK(im.layers.front().name == "00_fdense");
+    CHECK(im.layers.back().quantized);
+    check_agreement(
+        q, fx.data,
+        "float first layer, int classifier, " + cq::method_name(m) + " W" + std::to_string(bits));
   }
 }
 
