@@ -1,6 +1,7 @@
 // quantize-climbq: class-imbalanced quantization (ClimbQ; Chen, Yang & Chen, NeurIPS 2022).
 // Subcommands: make-data, train, ptq, qat, eval, compare (integer export and bench follow).
 #include "commands.hpp"
+#include "commands_bench.hpp"
 
 const char* quantize_climbq_default_config_yaml();
 
@@ -12,6 +13,8 @@ int main(int argc, char** argv) {
             "data",
             quantize_climbq_default_config_yaml());
   cq::CommandFlags flags;
+  cq::BenchFlags bench_flags;
+  cq::InspectFlags inspect_flags;
   auto* make_data = tool.add_command(
       "make-data", "Build a long-tailed dataset (Fashion-MNIST-LT, digits, synth) as HDF5",
       "Examples:\n  quantize-climbq make-data --rho 100 -o fmnist_lt.h5\n"
@@ -103,5 +106,27 @@ int main(int argc, char** argv) {
   eval->add_option("--split", flags.split, "test | val | train (default test)");
   eval->add_option("--reference", flags.reference, "FP32 model: report drops against it");
   eval->add_option("--svg", flags.svg, "Write the per-class accuracy picture (SVG)");
+  auto* bench = tool.add_command(
+      "bench",
+      "Time the integer engine against float32 (BN folded, sgemm) and the fake-quant model (B1), "
+      "or the quantizer kernels (B2)",
+      "Examples:\n  OPENBLAS_CORETYPE=SkylakeX quantize-climbq bench --model climbq_w4.h5 -i "
+      "fmnist_lt.h5 --batch 1,64,256 -o bench.h5\n"
+      "  quantize-climbq bench --quantizers -t 1",
+      [&](RunContext& ctx) { cq::run_bench(ctx, bench_flags); });
+  bench->add_option("--model", bench_flags.model, "The quantized model (ptq or qat output)");
+  bench->add_option("--batch", bench_flags.batch, "Batch size or comma list (bench.batch)");
+  bench->add_option("--repeats", bench_flags.repeats, "Timed repeats (bench.repeats)");
+  bench->add_option("--warmup", bench_flags.warmup, "Untimed warm-up runs (bench.warmup)");
+  bench->add_flag("--quantizers", bench_flags.quantizers,
+                  "B2: climbq erfc vs bucketize vs uniform on --elements floats");
+  bench->add_option("--elements", bench_flags.elements, "Floats for --quantizers (10^7)");
+  auto* inspect = tool.add_command(
+      "inspect", "Per-layer report of a model: shapes, bits, codes used, MACs, BOPs and sizes",
+      "Examples:\n  quantize-climbq inspect --model climbq_w4.h5\n"
+      "  quantize-climbq inspect --model int4.h5 -o inspect.h5",
+      [&](RunContext& ctx) { cq::run_inspect(ctx, inspect_flags); });
+  inspect->add_option("--model", inspect_flags.model, "Model file (train, ptq, qat or export)")
+      ->required();
   return tool.run(argc, argv);
 }

@@ -37,6 +37,7 @@ CdfRule make_rule(double a, double b, double scale, double mult, double add, dou
   r.code_max = static_cast<int64_t>(std::ceil(a + b + 0.5)) - 1;
   for (int64_t c = r.code_min + 1; c <= r.code_max; ++c)
     r.z_thresholds.push_back(quantile_ratio(static_cast<double>(c) - 0.5 - b, a));
+  for (int64_t c = r.code_min; c <= r.code_max; ++c) r.value_table.push_back(r.value(c));
   return r;
 }
 
@@ -100,6 +101,36 @@ int64_t CdfRule::bucketize(double z) const {
          (std::upper_bound(z_thresholds.begin(), z_thresholds.end(), z) - z_thresholds.begin());
 }
 
+void CdfRule::bucketize_many(const double* z, int64_t n, int32_t* codes, double* values) const {
+  const int64_t L = static_cast<int64_t>(z_thresholds.size());
+  const double* t = z_thresholds.data();
+  if (L > 64) {
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t k = std::upper_bound(t, t + L, z[i]) - t;
+      codes[i] = static_cast<int32_t>(code_min + k);
+      values[i] = value_table[static_cast<size_t>(k)];
+    }
+    return;
+  }
+  // #{t <= z} = upper_bound's index for every non-NaN z; blocks keep the counts in registers.
+  constexpr int64_t kBlock = 16;
+  for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+    const int64_t b = std::min(kBlock, n - i0);
+    double zb[kBlock];
+    for (int64_t j = 0; j < kBlock; ++j)
+      zb[j] = j < b ? z[i0 + j] : -std::numeric_limits<double>::infinity();
+    int64_t count[kBlock] = {};
+    for (int64_t k = 0; k < L; ++k) {
+      const double tk = t[k];
+      for (int64_t j = 0; j < kBlock; ++j) count[j] += tk <= zb[j];
+    }
+    for (int64_t j = 0; j < b; ++j) {
+      codes[i0 + j] = static_cast<int32_t>(code_min + count[j]);
+      values[i0 + j] = value_table[static_cast<size_t>(count[j])];
+    }
+  }
+}
+
 CdfRule climbq_weight_rule(int bits, LevelsVariant variant) {
   check_bits(bits);
   const double n = static_cast<double>(levels_n(bits));
@@ -155,17 +186,22 @@ void ClimbqWeight<T>::forward(const nn::Tensor<T>& w, nn::Tensor<T>& w_hat, nn::
   const bool degenerate = !(sigma_ > 0);
   const bool erfc = opt_.forward == ForwardPath::kErfc;
   const T mu_t = static_cast<T>(mu_), sigma_t = static_cast<T>(sigma_);
+  for (int64_t i = 0; i < m; ++i)
+    z_[i] = degenerate ? 0.0 : (static_cast<double>(w[i]) - mu_) / sigma_;
+  if (!one_bit_ && !erfc) {
+    std::vector<double> v(static_cast<size_t>(m));
+    rule_.bucketize_many(z_.data(), m, codes_.data(), v.data());
+    for (int64_t i = 0; i < m; ++i) w_hat[i] = static_cast<T>(v[static_cast<size_t>(i)]);
+    return;
+  }
   for (int64_t i = 0; i < m; ++i) {
-    const double z = degenerate ? 0.0 : (static_cast<double>(w[i]) - mu_) / sigma_;
-    z_[i] = z;
     int64_t c;
     double v;
     if (one_bit_) {
       c = static_cast<int64_t>(sign_of(static_cast<double>(w[i]) - mu_));
       v = static_cast<double>(c);
     } else {
-      c = erfc ? erfc_code<T>(degenerate ? T(0) : (w[i] - mu_t) / sigma_t, rule_)
-               : rule_.bucketize(z);
+      c = erfc_code<T>(degenerate ? T(0) : (w[i] - mu_t) / sigma_t, rule_);
       v = rule_.value(c);
     }
     codes_[i] = static_cast<int32_t>(c);
@@ -234,6 +270,28 @@ void ClimbqActivation<T>::forward(const nn::Tensor<T>& x, nn::Tensor<T>& y, nn::
   for (int64_t j = 0; j < n; ++j) {
     const double sig = sigma_[j];
     const T sig_t = static_cast<T>(sig);
+    if (!one_bit_ && !erfc && rule_.z_thresholds.size() <= 64) {
+      // #{t <= x / sigma_j} = #{t sigma_j <= x} (sigma_j > 0): thresholds scaled once per
+      // sample, no division per element; branch-free counts over blocks of 16.
+      const int64_t L = static_cast<int64_t>(rule_.z_thresholds.size());
+      double ts[64];
+      for (int64_t k = 0; k < L; ++k) ts[k] = rule_.z_thresholds[static_cast<size_t>(k)] * sig;
+      constexpr int64_t kBlock = 16;
+      for (int64_t i0 = j * f; i0 < (j + 1) * f; i0 += kBlock) {
+        const int64_t b = std::min(kBlock, (j + 1) * f - i0);
+        double xb[kBlock];
+        for (int64_t k = 0; k < kBlock; ++k)
+          xb[k] = k < b ? static_cast<double>(x[i0 + k]) : -std::numeric_limits<double>::infinity();
+        int64_t count[kBlock] = {};
+        for (int64_t k = 0; k < L; ++k) {
+          const double tk = ts[k];
+          for (int64_t q = 0; q < kBlock; ++q) count[q] += tk <= xb[q];
+        }
+        for (int64_t k = 0; k < b; ++k)
+          y[i0 + k] = static_cast<T>(rule_.value_table[static_cast<size_t>(count[k])]);
+      }
+      continue;
+    }
     for (int64_t i = j * f; i < (j + 1) * f; ++i) {
       double v;
       if (one_bit_) {

@@ -61,6 +61,10 @@ struct CdfRule {
     return scale * ((mult * static_cast<double>(code) + add) / n);
   }
   int64_t bucketize(double z) const;  // code from the double thresholds
+  // The same for n values: codes and values (the hot path of the forward). Up to 64 thresholds
+  // (k <= 6 bits) it counts branch-free over blocks (vectorised compares); above, binary search.
+  void bucketize_many(const double* z, int64_t n, int32_t* codes, double* values) const;
+  std::vector<double> value_table;  // value(code_min + i), built with the thresholds
 };
 // The rule of spec 2.2 (weights, A = 1) or 2.3 (activations, A = act_range) for k >= 2 bits.
 CdfRule climbq_weight_rule(int bits, LevelsVariant variant);
