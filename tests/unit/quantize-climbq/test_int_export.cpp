@@ -429,6 +429,27 @@ TEST_CASE("climbq int export: float first layer (quant.first_layer off), quantiz
     check_agreement(
         q, fx.data,
         "float first layer, int classifier, " + cq::method_name(m) + " W" + std::to_string(bits));
+    // File round trip of the float first layer and the integer classifier: same logits.
+    const auto dir = std::filesystem::temp_directory_path() / "effinfer_int_export_float_test";
+    std::filesystem::create_directories(dir);
+    const std::string path = (dir / "int.h5").string();
+    {
+      effinfer::io::H5File f = effinfer::io::H5File::create(path);
+      f.set_attribute("/", "content", "int_model");
+      cq::save_int_model(f, im);
+    }
+    const cq::IntModel back = cq::load_int_model(path);
+    CHECK(back.first_layer == "float");
+    CHECK(back.layers.front().wf == im.layers.front().wf);
+    CHECK(back.layers.front().real_thr == im.layers.front().real_thr);
+    CHECK(back.layers.back().wq == im.layers.back().wq);
+    const int64_t n = 50;
+    std::vector<float> a(static_cast<size_t>(n * 10)), b(a.size());
+    cq::IntEngine e1(im), e2(back);
+    e1.forward(fx.data.test.x.data(), n, a.data());
+    e2.forward(fx.data.test.x.data(), n, b.data());
+    CHECK(a == b);
+    std::filesystem::remove_all(dir);
   }
 }
 
@@ -472,7 +493,15 @@ TEST_CASE("climbq int export: check 13 cnn, and codes identical across kernels a
     cq::IntCodes ref_codes, codes;
     cq::IntEngine base(im, cq::IntKernel::kPortable, 1);
     base.forward(d.test.x.data(), n, ref.data(), &ref_codes);
-    for (auto kernel : {cq::IntKernel::kAuto, cq::IntKernel::kPortable})
+    // avx2 is exact only while 2 max q max|lambda| <= 32767: climbq 4 bit on pixels 2 x 255 x 15;
+    // 8-bit uniform (2 x 255 x 127) must be refused with 78.
+    const bool avx2_ok = cq::cpu_features().avx2 && bits <= 4;
+    if (cq::cpu_features().avx2 && !avx2_ok) {
+      CHECK(exit_code_of([&] { cq::IntEngine e(im, cq::IntKernel::kAvx2, 1); }) == 78);
+    }
+    std::vector<cq::IntKernel> kernels{cq::IntKernel::kAuto, cq::IntKernel::kPortable};
+    if (avx2_ok) kernels.push_back(cq::IntKernel::kAvx2);
+    for (auto kernel : kernels)
       for (int threads : {1, 2}) {
         cq::IntEngine e(im, kernel, threads, 16);  // chunks of 16 images
         e.forward(d.test.x.data(), n, out.data(), &codes);
