@@ -65,7 +65,8 @@ demo-mrf: build
 	@echo "demo-mrf: results, SVG plots and PNG images in $(OUT)/mrf/"
 
 # quantize-climbq on Fashion-MNIST-LT (rho 100, Debian dataset-fashion-mnist): FP32 training, PTQ
-# at 2/4/8 bits (uniform vs ClimbQ) with the per-class picture, 2-bit ClimbQ+HomoVar QAT.
+# at 2/4/8 bits (uniform vs ClimbQ) with the per-class picture, 2-bit ClimbQ+HomoVar QAT, its
+# integer export (verified against the fake-quantized model) evaluated by the int8 engine.
 CQ := $(OUT)/climbq
 demo-climbq: build
 	@mkdir -p $(CQ)
@@ -74,7 +75,10 @@ demo-climbq: build
 	$(BIN)/quantize-climbq compare -i $(CQ)/fmnist_lt.h5 --model $(CQ)/fp32.h5 --bits 2,4,8 --svg $(CQ)/ptq_per_class.svg -o $(CQ)/ptq_compare.h5 --force
 	$(BIN)/quantize-climbq qat -i $(CQ)/fmnist_lt.h5 --model $(CQ)/fp32.h5 --bits 2 -o $(CQ)/climbq_qat_w2a2.h5 --force
 	$(BIN)/quantize-climbq eval -i $(CQ)/fmnist_lt.h5 --model $(CQ)/climbq_qat_w2a2.h5 --reference $(CQ)/fp32.h5 --svg $(CQ)/qat_per_class.svg --force
-	@echo "demo-climbq: data, models and results in $(CQ)/; pictures: $(CQ)/ptq_per_class.svg $(CQ)/qat_per_class.svg"
+	$(BIN)/quantize-climbq export --model $(CQ)/climbq_qat_w2a2.h5 -i $(CQ)/fmnist_lt.h5 --verify -o $(CQ)/climbq_qat_w2a2_int.h5 --force
+	$(BIN)/quantize-climbq eval -i $(CQ)/fmnist_lt.h5 --model $(CQ)/climbq_qat_w2a2_int.h5 --reference $(CQ)/fp32.h5 -o $(CQ)/int_eval.h5 --force
+	$(BIN)/quantize-climbq inspect --model $(CQ)/climbq_qat_w2a2_int.h5 -o $(CQ)/int_inspect.h5 --force -q > /dev/null
+	@echo "demo-climbq: data, models, the exported int model and results in $(CQ)/; pictures: $(CQ)/ptq_per_class.svg $(CQ)/qat_per_class.svg"
 
 bench: deps
 	cmake -S . -B $(BUILD)-bench -DCMAKE_BUILD_TYPE=Release -DEFFINFER_MARCH=native $(CMAKE_FLAGS)
