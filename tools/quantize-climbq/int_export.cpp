@@ -80,6 +80,7 @@ struct ActInfo {
   std::vector<double> thr;
   std::vector<int64_t> lut;
   double s_a = 1;
+  bool strict = false;  // one-bit sign: x_hat > 0 iff x > 0 (sign(0) = 0), not x >= t
 };
 
 template <class T>
@@ -89,6 +90,7 @@ ActInfo act_info(nn::Layer<T>& l, const std::string& where) {
     a.thr = c->post_relu_thresholds();
     for (int32_t v : c->post_relu_lut()) a.lut.push_back(v);
     a.s_a = c->post_relu_scale();
+    a.strict = c->one_bit();
   } else if (auto* u = dynamic_cast<UniformActivation<T>*>(&l)) {
     if (!u->calibrated() || !(u->step() > 0))
       throw DataError(where + ": activation quantizer not calibrated (clip " +
@@ -330,6 +332,9 @@ IntModel export_int_model(Network<T>& net) {
       L.scale = a;
       L.shift = shift;
       L.real_thr = act.thr;
+      // z >= the next double above t  <=>  z > t (one-bit sign).
+      if (act.strict)
+        for (double& t : L.real_thr) t = std::nextafter(t, std::numeric_limits<double>::infinity());
       L.sign.assign(static_cast<size_t>(L.out), 1);
     } else {
       const Lambdas lam = lambdas_of(wq, where);
@@ -352,7 +357,10 @@ IntModel export_int_model(Network<T>& net) {
         for (int64_t t = 0; t < L.levels; ++t) {
           int32_t T_ot;
           if (g == 0) {
-            T_ot = act.thr[t] <= hh ? INT32_MIN : INT32_MAX;
+            const bool fires = act.strict ? act.thr[t] < hh : act.thr[t] <= hh;
+            T_ot = fires ? INT32_MIN : INT32_MAX;
+          } else if (act.strict) {  // s acc > u  <=>  s acc >= floor(u) + 1
+            T_ot = clamp_threshold(std::floor((act.thr[t] - hh) / std::fabs(g)) + 1.0);
           } else {
             T_ot = clamp_threshold(std::ceil((act.thr[t] - hh) / std::fabs(g)));
           }

@@ -409,6 +409,19 @@ TEST_CASE("climbq int export: check 13, agreement of PTQ / QAT mlp models on syn
   }
 }
 
+TEST_CASE("climbq int export: one-bit sign (climbq.one_bit: sign)") {
+  effinfer::set_blas_threads(1);
+  cq::PtqOptions po;
+  po.calib_batches = 8;
+  po.quant.climbq.one_bit = cq::OneBit::kSign;
+  SynthFixture fx;
+  cq::Network<float> q = cq::ptq(fx.fp32, cq::Method::kClimbq, 1, 1, fx.data, po, 0, 1);
+  const cq::IntModel im = cq::export_int_model(q);
+  CHECK(im.layers[0].levels == 1);
+  CHECK(im.layers[0].lut == std::vector<uint8_t>{0, 1});
+  check_agreement(q, fx.data, "climbq one-bit sign ptq");
+}
+
 TEST_CASE("climbq int export: float first layer (quant.first_layer off), quantized classifier") {
   effinfer::set_blas_threads(1);
   cq::PtqOptions po;
