@@ -91,12 +91,16 @@ void requant_search(const int32_t* acc, int64_t r0, int64_t r1, const IntLayer& 
 
 inline bool use_parallel(int threads, int64_t work) { return threads > 1 && work >= 16384; }
 
-// Row stride of the uint8 im2col buffer: room for 8-byte copies past K (see im2col below).
-inline int64_t col_stride(int64_t k) { return padded_k(k + 7); }
+// Row stride of the uint8 im2col buffer: room for the copies' spill past K (see im2col below).
+inline int64_t col_stride(int64_t k) { return padded_k(k + 15); }
 
-// Copies len bytes in 8-byte moves (up to 7 bytes more are read and written).
-inline void copy8(uint8_t* d, const uint8_t* s, int64_t len) {
-  for (int64_t b = 0; b < len; b += 8) std::memcpy(d + b, s + b, 8);
+// Copies len bytes in 16-byte (wide) or 8-byte moves: up to 15 bytes more are read and written.
+inline void copy_run(uint8_t* d, const uint8_t* s, int64_t len, bool wide) {
+  if (wide) {
+    for (int64_t b = 0; b < len; b += 16) std::memcpy(d + b, s + b, 16);
+  } else {
+    for (int64_t b = 0; b < len; b += 8) std::memcpy(d + b, s + b, 8);
+  }
 }
 
 }  // namespace
@@ -109,6 +113,7 @@ IntEngine::IntEngine(const IntModel& model, IntKernel kernel, int threads, int64
   packed_.resize(nl);
   thr_t_.resize(nl);
   sign_.resize(nl);
+  lut32_.resize(nl);
   if (nl == 0 || model_.layers.back().kind != IntLayerKind::kClassifier)
     throw InternalError("IntEngine: the model must end with a classifier");
   // Per-image buffer sizes.
@@ -148,6 +153,8 @@ IntEngine::IntEngine(const IntModel& model, IntKernel kernel, int threads, int64
           for (int64_t t = 0; t < L.levels; ++t) tt[t * L.out + o] = L.thr[o * L.levels + t];
         sign_[i].assign(L.sign.begin(), L.sign.end());
         for (int8_t v : L.sign) sign_[i].push_back(v < 0 ? -1 : 0);
+        lut32_[i].assign(32, 0);
+        for (int64_t l = 0; l <= std::min<int64_t>(L.levels, 31); ++l) lut32_[i][l] = L.lut[l];
       }
     } else if (L.kind == IntLayerKind::kMaxPool) {
       codes = std::max(codes, L.out_h * L.out_w * L.out);
@@ -257,26 +264,33 @@ void IntEngine::run_chunk(const uint8_t* pixels, int64_t n, float* logits, IntCo
           // (code 0 is x = 0 after ReLU).
           ldq = col_stride(L.k);
           uint8_t* col = col_.data();
-          // Bytes of the source that 8-byte moves may read: the caller's pixels have no slack.
-          const int64_t src_size = n * h * w * c + (cur == pixels ? 0 : kSlack);
+          // Kernel rows are copied in 8- or 16-byte moves that may read up to 15 bytes past the
+          // row: the caller's pixels have no slack, so they go to the free buffer first.
+          if (cur == pixels) {
+            std::memcpy(bufs[which ^ 1], pixels, static_cast<size_t>(n * h * w * c));
+            cur = bufs[which ^ 1];
+          }
           const int64_t run = L.kw * L.cin;  // one kernel row: contiguous in NHWC
+          const bool wide = run >= 16;
 #pragma omp parallel for num_threads(threads) if (use_parallel(threads, rows * L.k))
           for (int64_t strip = 0; strip < n * L.out_h; ++strip) {  // one output row per task
             const int64_t img = strip / L.out_h, oy = strip % L.out_h;
             for (int64_t ox = 0; ox < L.out_w; ++ox) {
               uint8_t* dr = col + (strip * L.out_w + ox) * ldq;
               const int64_t ix0 = ox * L.stride - L.pad;
+              // Later kernel rows overwrite the spill; the last spills into the row's slack
+              // (ldq >= K + 15).
+              if (L.pad == 0) {  // every kernel row lies inside the image
+                const uint8_t* s0 = cur + ((img * h + oy * L.stride) * w + ix0) * c;
+                for (int64_t ky = 0; ky < L.kh; ++ky)
+                  copy_run(dr + ky * run, s0 + ky * w * c, run, wide);
+                continue;
+              }
               for (int64_t ky = 0; ky < L.kh; ++ky) {
                 const int64_t iy = oy * L.stride - L.pad + ky;
                 uint8_t* d = dr + ky * run;
-                const int64_t src = ((img * h + iy) * w + ix0) * c;
                 if (iy >= 0 && iy < h && ix0 >= 0 && ix0 + L.kw <= w) {
-                  // Later kernel rows overwrite the spill; the last spills into the row's slack
-                  // (ldq >= K + 7).
-                  if (src + (run + 7) / 8 * 8 <= src_size)
-                    copy8(d, cur + src, run);
-                  else
-                    std::memcpy(d, cur + src, static_cast<size_t>(run));
+                  copy_run(d, cur + ((img * h + iy) * w + ix0) * c, run, wide);
                   continue;
                 }
                 for (int64_t kx = 0; kx < L.kw; ++kx) {
@@ -299,21 +313,30 @@ void IntEngine::run_chunk(const uint8_t* pixels, int64_t n, float* logits, IntCo
             std::memcpy(col_.data() + r * ldq, pixels + r * L.k, static_cast<size_t>(L.k));
           q = col_.data();
         }
-        int_gemm(packed_[li], q, rows, ldq, acc_.data(), L.out, impls_[impl_index++], threads,
-                 L.in_max);
-        const int32_t* acc = acc_.data();
-        const int64_t chunk = std::max<int64_t>(1, (rows + threads - 1) / threads);
+        const GemmImpl impl = impls_[impl_index++];
+        if (fused_requant_available(impl, L.levels)) {
+          RequantParams rp;
+          rp.levels = L.levels;
+          rp.thr_t = thr_t_[li].data();
+          rp.sign_mask = sign_[li].data() + L.out;
+          rp.lut32 = lut32_[li].data();
+          int_gemm_requant(packed_[li], q, rows, ldq, rp, dst, L.out, impl, threads);
+        } else {
+          int_gemm(packed_[li], q, rows, ldq, acc_.data(), L.out, impl, threads, L.in_max);
+          const int32_t* acc = acc_.data();
+          const int64_t chunk = std::max<int64_t>(1, (rows + threads - 1) / threads);
 #pragma omp parallel for num_threads(threads) if (use_parallel(threads, rows * L.out))
-        for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
-          const int64_t r1 = std::min(rows, r0 + chunk);
-          if (L.levels > 32)
-            requant_search(acc, r0, r1, L, dst);
-          else if (avx512_requant_ && L.levels <= 31)
-            requant_avx512(acc, r0, r1, L.out, L.levels, thr_t_[li].data(), sign_[li].data(),
-                           L.lut.data(), dst);
-          else
-            requant_plain(acc, r0, r1, L.out, L.levels, thr_t_[li].data(), sign_[li].data(),
-                          L.lut.data(), dst);
+          for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+            const int64_t r1 = std::min(rows, r0 + chunk);
+            if (L.levels > 32)
+              requant_search(acc, r0, r1, L, dst);
+            else if (avx512_requant_ && L.levels <= 31)
+              requant_avx512(acc, r0, r1, L.out, L.levels, thr_t_[li].data(), sign_[li].data(),
+                             L.lut.data(), dst);
+            else
+              requant_plain(acc, r0, r1, L.out, L.levels, thr_t_[li].data(), sign_[li].data(),
+                            L.lut.data(), dst);
+          }
         }
       }
       if (codes) {

@@ -41,7 +41,8 @@ class IntEngine {
   int64_t input_size() const { return model_.input_size(); }
   int threads() const { return threads_; }
   void set_threads(int t) { threads_ = t < 1 ? 1 : t; }
-  // The kernel of the widest layer (the bench table), e.g. "vnni512"; per layer below.
+  // The GEMM kernels in use (the bench table), e.g. "vnni512" ("avx2+portable" when the layers
+  // resolve differently); per integer layer below.
   std::string kernel_name() const;
   const std::vector<GemmImpl>& layer_kernels() const { return impls_; }
 
@@ -51,10 +52,11 @@ class IntEngine {
   IntModel model_;
   int threads_ = 1;
   int64_t max_batch_ = 256;
-  std::vector<GemmImpl> impls_;              // per kQuant layer (and a quantized classifier)
+  std::vector<GemmImpl> impls_;  // per integer GEMM layer in order (incl. a quantized classifier)
   std::vector<PackedWeights> packed_;        // per layer index (empty for others)
-  std::vector<std::vector<int32_t>> thr_t_;  // per layer: thresholds transposed [L][out_pad]
+  std::vector<std::vector<int32_t>> thr_t_;  // per layer: thresholds transposed [L][out]
   std::vector<std::vector<int32_t>> sign_;   // per layer: sign [out] (+1/-1), then [out] (0/-1)
+  std::vector<std::vector<int32_t>> lut32_;  // per layer: the level -> code table, 32 entries
   bool avx512_requant_ = false;
   // Work buffers: codes ping-pong, im2col, accumulators, float features.
   std::vector<uint8_t> buf_a_, buf_b_, col_;

@@ -153,6 +153,9 @@ struct Task {
   int32_t* acc;
   int64_t ldacc;
   int64_t n0, rn, b0, rb;
+  const RequantParams* rq;  // fused requantization (vnni512), else nullptr
+  uint8_t* dst;
+  int64_t lddst;
 };
 
 inline int32_t row_sum(const uint8_t* q, int64_t k) {
@@ -221,17 +224,45 @@ EFFINFER_TARGET_VNNI512 inline void tile_vnni512(const Task& t, int64_t b0) {
 #pragma GCC unroll 4
   for (int r = 0; r < RN; ++r) {
     const __m512i ov = _mm512_set1_epi32(w.o ? w.o * row_sum(qp[r], w.k) : 0);
-    int32_t* out = t.acc + (t.n0 + r) * t.ldacc;
 #pragma GCC unroll 4
     for (int b = 0; b < RB; ++b) {
-      __m512i v = c[r][b];
-      if (w.m != 1) v = _mm512_mullo_epi32(v, mv);
-      v = _mm512_add_epi32(v, ov);
-      const int64_t valid = valid_rows(w, b0 + b);
-      const __mmask16 mask =
-          valid >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << valid) - 1);
-      _mm512_mask_storeu_epi32(out + (b0 + b) * kGemmBlockRows, mask, v);
+      if (w.m != 1) c[r][b] = _mm512_mullo_epi32(c[r][b], mv);
+      c[r][b] = _mm512_add_epi32(c[r][b], ov);
     }
+  }
+#pragma GCC unroll 4
+  for (int b = 0; b < RB; ++b) {
+    const int64_t valid = valid_rows(w, b0 + b);
+    const __mmask16 mask =
+        valid >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << valid) - 1);
+    const int64_t row0 = (b0 + b) * kGemmBlockRows;
+    if (!t.rq) {
+#pragma GCC unroll 4
+      for (int r = 0; r < RN; ++r)
+        _mm512_mask_storeu_epi32(t.acc + (t.n0 + r) * t.ldacc + row0, mask, c[r][b]);
+      continue;
+    }
+    // Fused requantization (spec 2.8.3): level = #{l : sign acc >= T_l}, code = lut[level].
+    const RequantParams& p = *t.rq;
+    const __m512i sm = _mm512_maskz_loadu_epi32(mask, p.sign_mask + row0);
+    __m512i v[RN], cnt[RN];
+#pragma GCC unroll 4
+    for (int r = 0; r < RN; ++r) {
+      v[r] = _mm512_sub_epi32(_mm512_xor_si512(c[r][b], sm), sm);  // sign acc
+      cnt[r] = _mm512_setzero_si512();
+    }
+    const __m512i one = _mm512_set1_epi32(1);
+    for (int64_t l = 0; l < p.levels; ++l) {
+      const __m512i T = _mm512_maskz_loadu_epi32(mask, p.thr_t + l * w.rows + row0);
+#pragma GCC unroll 4
+      for (int r = 0; r < RN; ++r)
+        cnt[r] = _mm512_mask_add_epi32(cnt[r], _mm512_cmpge_epi32_mask(v[r], T), cnt[r], one);
+    }
+    const __m512i lut_lo = _mm512_loadu_si512(p.lut32), lut_hi = _mm512_loadu_si512(p.lut32 + 16);
+#pragma GCC unroll 4
+    for (int r = 0; r < RN; ++r)
+      _mm512_mask_cvtepi32_storeu_epi8(t.dst + (t.n0 + r) * t.lddst + row0, mask,
+                                       _mm512_permutex2var_epi32(lut_lo, cnt[r], lut_hi));
   }
 }
 
@@ -403,6 +434,29 @@ EFFINFER_TARGET_AVXVNNI void task_avxvnni(const Task& t) {
 
 }  // namespace
 
+namespace {
+
+// Tiles of 4 q rows x 4 weight blocks (64 rows), spread over OpenMP threads.
+void run_tasks(const PackedWeights& w, const uint8_t* q, int64_t n, int64_t ldq, int32_t* acc,
+               int64_t ldacc, const RequantParams* rq, uint8_t* dst, int64_t lddst,
+               void (*task)(const Task&), int threads) {
+  const int64_t n_tiles = (n + 3) / 4;
+  const int64_t groups = (w.blocks + 3) / 4;
+  const int64_t tasks = n_tiles * groups;
+  const int nt = std::max(1, threads);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && tasks > 1)
+  for (int64_t i = 0; i < tasks; ++i) {
+    Task t{&w, q, ldq, acc, ldacc, 0, 0, 0, 0, rq, dst, lddst};
+    t.n0 = (i / groups) * 4;
+    t.rn = std::min<int64_t>(4, n - t.n0);
+    t.b0 = (i % groups) * 4;
+    t.rb = std::min<int64_t>(4, w.blocks - t.b0);
+    task(t);
+  }
+}
+
+}  // namespace
+
 void int_gemm(const PackedWeights& w, const uint8_t* q, int64_t n, int64_t ldq, int32_t* acc,
               int64_t ldacc, GemmImpl impl, int threads, int64_t max_q) {
   if (n <= 0 || w.rows <= 0) return;
@@ -435,19 +489,21 @@ void int_gemm(const PackedWeights& w, const uint8_t* q, int64_t n, int64_t ldq, 
     case GemmImpl::kPortable:
       break;
   }
-  const int64_t n_tiles = (n + 3) / 4;
-  const int64_t groups = (w.blocks + 3) / 4;
-  const int64_t tasks = n_tiles * groups;
-  const int nt = std::max(1, threads);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && tasks > 1)
-  for (int64_t i = 0; i < tasks; ++i) {
-    Task t{&w, q, ldq, acc, ldacc, 0, 0, 0, 0};
-    t.n0 = (i / groups) * 4;
-    t.rn = std::min<int64_t>(4, n - t.n0);
-    t.b0 = (i % groups) * 4;
-    t.rb = std::min<int64_t>(4, w.blocks - t.b0);
-    task(t);
-  }
+  run_tasks(w, q, n, ldq, acc, ldacc, nullptr, nullptr, 0, task, threads);
+}
+
+bool fused_requant_available(GemmImpl impl, int64_t levels) {
+  return impl == GemmImpl::kVnni512 && levels <= 31 && cpu_features().avx512vnni;
+}
+
+void int_gemm_requant(const PackedWeights& w, const uint8_t* q, int64_t n, int64_t ldq,
+                      const RequantParams& p, uint8_t* dst, int64_t lddst, GemmImpl impl,
+                      int threads) {
+  if (n <= 0 || w.rows <= 0) return;
+  if (!fused_requant_available(impl, p.levels))
+    throw InternalError("int_gemm_requant: needs the vnni512 kernel and at most 31 levels");
+  if (ldq < w.k || lddst < w.rows) throw InternalError("int_gemm_requant: ldq or lddst too small");
+  run_tasks(w, q, n, ldq, nullptr, 0, &p, dst, lddst, task_vnni512, threads);
 }
 
 void int_gemm_naive(const int8_t* c, int64_t rows, int64_t k, int m, int o, const uint8_t* q,

@@ -94,6 +94,21 @@ PackedWeights pack_weights(const int8_t* c, int64_t rows, int64_t k, int m = 1, 
 void int_gemm(const PackedWeights& w, const uint8_t* q, int64_t n, int64_t ldq, int32_t* acc,
               int64_t ldacc, GemmImpl impl, int threads, int64_t max_q = 255);
 
+// Requantization fused into the GEMM epilogue (spec 2.8.3): dst[n, r] = lut[#{l : sign_r acc[n,r]
+// >= thr_t[l, r]}]. Only the vnni512 kernel fuses (at most 31 levels: a 32-entry table).
+struct RequantParams {
+  int64_t levels = 0;                  // L
+  const int32_t* thr_t = nullptr;      // [L][rows] (transposed thresholds)
+  const int32_t* sign_mask = nullptr;  // [rows]: 0 for sign +1, -1 for sign -1
+  const int32_t* lut32 = nullptr;      // [32]: lut[l] for l <= L, rest ignored
+};
+bool fused_requant_available(GemmImpl impl, int64_t levels);
+// Codes dst [n, rows] (row stride lddst >= rows) without the int32 round trip; InternalError when
+// !fused_requant_available(impl, p.levels).
+void int_gemm_requant(const PackedWeights& w, const uint8_t* q, int64_t n, int64_t ldq,
+                      const RequantParams& p, uint8_t* dst, int64_t lddst, GemmImpl impl,
+                      int threads);
+
 // The naive reference: int64 accumulation, plain [rows, K] weights (tests).
 void int_gemm_naive(const int8_t* c, int64_t rows, int64_t k, int m, int o, const uint8_t* q,
                     int64_t n, int64_t ldq, int64_t* acc);

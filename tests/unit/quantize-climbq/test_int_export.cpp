@@ -4,6 +4,7 @@
 // round trip, and identical codes across kernels and thread counts.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -523,5 +524,83 @@ TEST_CASE("climbq int export: check 13 cnn, and codes identical across kernels a
         CHECK(codes.classifier_input == ref_codes.classifier_input);
         CHECK(out == ref);
       }
+  }
+}
+
+TEST_CASE("climbq int export: padded and strided convolutions (float first layer, int padding)") {
+  effinfer::set_blas_threads(1);
+  // 10x10x1 -> conv3x3 pad 1 (float first layer: padding is x = 0, not a pixel code) -> BN -> Aq
+  // -> ReLU -> conv3x3 pad 1 stride 2 (integer, padding = code 0) -> BN -> Aq -> ReLU -> flatten
+  // -> dense; climbq v2023 4 bits, random weights and BN statistics.
+  cq::ModelSpec sp;
+  sp.arch = cq::Arch::kCnn;
+  sp.method = cq::Method::kClimbq;
+  sp.height = 10, sp.width = 10, sp.channels = 1;
+  sp.classes = 3;
+  sp.pixel_scale = 1.0 / 255.0, sp.norm_mean = 0.4, sp.norm_std = 0.3;
+  effinfer::Rng rng(4, 2);
+  auto seq = std::make_unique<nn::Sequential<float>>();
+  cq::ClimbqOptions o;
+  auto add_block = [&](int64_t cin, int64_t cout, int64_t stride, const std::string& idx0,
+                       const std::string& idx1, const std::string& idx2, const std::string& idx3) {
+    auto conv = std::make_unique<nn::Conv2d<float>>(cin, cout, 3, 3, stride, 1, false);
+    conv->init(rng);
+    conv->set_transform(std::make_shared<cq::ClimbqWeight<float>>(o));
+    seq->add_layer(std::move(conv), idx0 + "_conv2d");
+    auto bn = std::make_unique<nn::BatchNorm<float>>(cout);
+    for (int64_t ch = 0; ch < cout; ++ch) {
+      bn->gamma()[ch] = static_cast<float>(0.5 + rng.uniform());
+      bn->beta()[ch] = static_cast<float>(rng.normal());
+      bn->running_mean()[ch] = static_cast<float>(0.5 * rng.normal());
+      bn->running_var()[ch] = static_cast<float>(0.5 + 2.0 * rng.uniform());
+    }
+    seq->add_layer(std::move(bn), idx1 + "_batchnorm");
+    seq->add_layer(std::make_unique<cq::ClimbqActivation<float>>(o), idx2 + "_actq");
+    seq->add_layer(std::make_unique<nn::ReLU<float>>(), idx3 + "_relu");
+  };
+  add_block(1, 4, 1, "00", "01", "02", "03");
+  add_block(4, 8, 2, "04", "05", "06", "07");
+  seq->add_layer(std::make_unique<nn::Flatten<float>>(), "08_flatten");
+  auto cls = std::make_unique<nn::Dense<float>>(5 * 5 * 8, 3, true);
+  cls->init(rng);
+  seq->add_layer(std::move(cls), "09_dense");
+  cq::Network<float> net(sp, std::move(seq));
+  const cq::IntModel im = cq::export_int_model(net);
+  REQUIRE(im.layers.size() == 4);
+  CHECK(im.first_layer == "float");
+  CHECK(im.layers[0].name == "00_fconv2d");
+  CHECK(im.layers[1].name == "01_qconv2d");
+  CHECK(im.layers[1].out_h == 5);
+  CHECK(im.layers[1].pad == 1);
+
+  std::vector<uint8_t> x(static_cast<size_t>(1000 * 100));
+  std::vector<int32_t> y(1000, 0);
+  std::mt19937 gen(17);
+  std::uniform_int_distribution<int> pix(0, 255);
+  for (auto& p : x) p = static_cast<uint8_t>(pix(gen));
+  cq::SplitView view;
+  view.x = &x;
+  view.y = &y;
+  view.sample_shape = nn::Shape{10, 10, 1};
+  view.norm = nn::Normalization{sp.pixel_scale, sp.norm_mean, sp.norm_std};
+  for (auto kernel : {cq::IntKernel::kAuto, cq::IntKernel::kPortable}) {
+    cq::IntEngine eng(im, kernel, 2, 128);
+    const cq::VerifyReport r = cq::verify_int_model(eng, net, view);
+    MESSAGE("padded conv, " << eng.kernel_name() << ": labels " << r.label_agreement << ", codes "
+                            << r.code_agreement[0] << " " << r.code_agreement[1] << ", max excess "
+                            << r.max_excess);
+    CHECK(r.code_agreement.size() == 2);
+    CHECK(r.pass);
+    CHECK(r.codes_min >= 0.9999);
+  }
+  // Both layers use several codes (agreement on all-zero codes would prove little).
+  cq::IntEngine eng(im);
+  std::vector<float> logits(100 * 3);
+  cq::IntCodes codes;
+  eng.forward(x.data(), 100, logits.data(), &codes);
+  for (const auto& layer : codes.layers) {
+    std::vector<int> seen(256, 0);
+    for (uint8_t v : layer) seen[v] = 1;
+    CHECK(std::count(seen.begin(), seen.end(), 1) >= 4);
   }
 }

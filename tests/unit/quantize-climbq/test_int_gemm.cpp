@@ -2,6 +2,7 @@
 // can run equals a naive int64 loop on random and extreme operands; dispatch and parsing errors.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -126,4 +127,61 @@ TEST_CASE("climbq int gemm: kernel parsing and dispatch (check 15, 78)") {
     MESSAGE("this CPU has no VNNI: the vnni request is checked through the mock only");
     CHECK_THROWS_AS(cq::resolve_kernel(cq::IntKernel::kVnni, cpu, 255, 128), effinfer::ConfigError);
   }
+}
+
+TEST_CASE("climbq int gemm: fused requantization equals GEMM + threshold count") {
+  if (!cq::fused_requant_available(cq::GemmImpl::kVnni512, 8)) {
+    MESSAGE("skipped: no AVX-512 VNNI on this CPU (the fused epilogue is vnni512 only)");
+    return;
+  }
+  CHECK(!cq::fused_requant_available(cq::GemmImpl::kVnni512, 32));
+  CHECK(!cq::fused_requant_available(cq::GemmImpl::kPortable, 8));
+  std::mt19937 gen(21);
+  std::uniform_int_distribution<int> dc(-128, 127), dq(0, 255), dsign(0, 1);
+  for (int64_t rows : {1, 17, 64})
+    for (int64_t n : {1, 5, 64})
+      for (int64_t levels : {1, 8, 15, 31}) {
+        const int64_t k = 65;
+        std::vector<int8_t> c(static_cast<size_t>(rows * k));
+        std::vector<uint8_t> q(static_cast<size_t>(n * k + 8));
+        for (auto& v : c) v = static_cast<int8_t>(dc(gen));
+        for (auto& v : q) v = static_cast<uint8_t>(dq(gen));
+        std::vector<int64_t> acc(static_cast<size_t>(n * rows));
+        cq::int_gemm_naive(c.data(), rows, k, 1, 0, q.data(), n, k, acc.data());
+        // Thresholds around the accumulators' range, sorted per row; random signs and table.
+        std::uniform_int_distribution<int> dt(-300000, 300000);
+        std::vector<int32_t> thr(static_cast<size_t>(rows * levels)), thr_t(thr.size());
+        std::vector<int32_t> sign(static_cast<size_t>(rows)), mask(sign.size()), lut32(32, 0);
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t l = 0; l < levels; ++l) thr[r * levels + l] = dt(gen);
+          std::sort(thr.begin() + r * levels, thr.begin() + (r + 1) * levels);
+          for (int64_t l = 0; l < levels; ++l) thr_t[l * rows + r] = thr[r * levels + l];
+          sign[r] = dsign(gen) ? 1 : -1;
+          mask[r] = sign[r] < 0 ? -1 : 0;
+        }
+        for (int64_t l = 0; l <= levels; ++l) lut32[l] = static_cast<int32_t>(3 * l + 1);
+        cq::RequantParams p;
+        p.levels = levels;
+        p.thr_t = thr_t.data();
+        p.sign_mask = mask.data();
+        p.lut32 = lut32.data();
+        const cq::PackedWeights w = cq::pack_weights(c.data(), rows, k);
+        for (int threads : {1, 2}) {
+          std::vector<uint8_t> dst(static_cast<size_t>(n * (rows + 1)), 200);
+          cq::int_gemm_requant(w, q.data(), n, k, p, dst.data(), rows + 1, cq::GemmImpl::kVnni512,
+                               threads);
+          int64_t bad = 0;
+          for (int64_t i = 0; i < n; ++i) {
+            for (int64_t r = 0; r < rows; ++r) {
+              const int64_t v = sign[r] * acc[i * rows + r];
+              int64_t level = 0;
+              for (int64_t l = 0; l < levels; ++l) level += v >= thr[r * levels + l];
+              bad += dst[i * (rows + 1) + r] != lut32[level];
+            }
+            bad += dst[i * (rows + 1) + rows] != 200;  // untouched past the rows
+          }
+          INFO("rows " << rows << " n " << n << " levels " << levels << " threads " << threads);
+          CHECK(bad == 0);
+        }
+      }
 }
