@@ -9,6 +9,7 @@
 #include "bench.hpp"
 #include "core/rng.hpp"
 #include "fp32_engine.hpp"
+#include "io/hdf5.hpp"
 #include "model.hpp"
 #include "nn/layers.hpp"
 #include "nn/loader.hpp"
@@ -144,6 +145,22 @@ TEST_CASE("quantize-climbq bench: B1 rows and B2 rows are complete (no times ass
   for (const char* key :
        {"\"rows\":", "\"ratios\":", "\"kernel\":", "\"blas_core\":", "\"openblas_coretype\":"})
     CHECK(effinfer::test::contains(json, key));
+  // spec 3.5 /results/bench: one entry per row in every column.
+  effinfer::test::TempDir dir;
+  const std::string path = (dir.path() / "bench.h5").string();
+  {
+    auto f = effinfer::io::H5File::create(path);
+    cq::write_bench(f, r);
+    cq::write_quantizer_bench(f, b);
+  }
+  const auto f = effinfer::io::H5File::open(path);
+  CHECK(f.read_strings("/results/bench/engine").size() == r.rows.size());
+  CHECK(f.read_int_vector("/results/bench/batch").size() == r.rows.size());
+  CHECK(f.read_vector("/results/bench/ms_median").size() ==
+        static_cast<Eigen::Index>(r.rows.size()));
+  CHECK(f.is_dataset("/results/bench/sgemm_gflops"));
+  CHECK(f.read_int_vector("/results/bench/fp32_bytes")[0] == r.fp32_bytes);
+  CHECK(f.read_strings("/results/bench/quantizers/name").size() == 4);
 }
 
 TEST_CASE("quantize-climbq bench: a quantized model adds int rows, ratios and check-14 sizes") {
