@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <type_traits>
 
 #include "core/error.hpp"
 #include "nn/layers.hpp"
@@ -167,41 +168,82 @@ ClimbqWeight<T>::ClimbqWeight(const ClimbqOptions& o) : opt_(o) {
   slope_ = 2.0;  // both variants: d w_hat / d Phi = 2
 }
 
+namespace {
+
+// Codes and values of x against ascending thresholds thr[0..L) given in x's own units (L <= 64):
+// code = code_min + #{thr <= x}, counted branch-free over blocks so the compares vectorise. For
+// float x the thresholds are rounded up to float: for a float x, x >= t (double) exactly when x >=
+// the smallest float >= t, so the float compares give the same codes as the double ones.
+template <class T>
+void count_codes(const T* x, int64_t n, const double* thr, int64_t L, const CdfRule& r, T* y,
+                 int32_t* codes) {
+  constexpr int64_t kBlock = 32;
+  T t[64];
+  for (int64_t k = 0; k < L; ++k) {
+    T v = static_cast<T>(thr[k]);
+    if (static_cast<double>(v) < thr[k]) v = std::nextafter(v, std::numeric_limits<T>::infinity());
+    t[k] = v;
+  }
+  for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+    const int64_t b = std::min(kBlock, n - i0);
+    T xb[kBlock];
+    for (int64_t k = 0; k < kBlock; ++k)
+      xb[k] = k < b ? x[i0 + k] : -std::numeric_limits<T>::infinity();
+    int32_t count[kBlock] = {};
+    for (int64_t k = 0; k < L; ++k) {
+      const T tk = t[k];
+#pragma omp simd
+      for (int64_t q = 0; q < kBlock; ++q) count[q] += tk <= xb[q] ? 1 : 0;
+    }
+    for (int64_t k = 0; k < b; ++k) {
+      y[i0 + k] = static_cast<T>(r.value_table[static_cast<size_t>(count[k])]);
+      if (codes) codes[i0 + k] = static_cast<int32_t>(r.code_min + count[k]);
+    }
+  }
+}
+
+}  // namespace
+
 template <class T>
 void ClimbqWeight<T>::forward(const nn::Tensor<T>& w, nn::Tensor<T>& w_hat, nn::Pass& pass) {
   (void)pass;
   const int64_t m = w.size();
   w_hat.resize(w.shape());
   codes_.resize(m);
-  z_.resize(m);
+  forward_size_ = m;
+  const T* wp = w.data();
   double sum = 0;
-  for (int64_t i = 0; i < m; ++i) sum += static_cast<double>(w[i]);
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < m; ++i) sum += static_cast<double>(wp[i]);
   mu_ = m ? sum / static_cast<double>(m) : 0.0;
   double ss = 0;
+#pragma omp simd reduction(+ : ss)
   for (int64_t i = 0; i < m; ++i) {
-    const double d = static_cast<double>(w[i]) - mu_;
+    const double d = static_cast<double>(wp[i]) - mu_;
     ss += d * d;
   }
   sigma_ = m > 1 ? std::sqrt(ss / static_cast<double>(m - 1)) : 0.0;
   const bool degenerate = !(sigma_ > 0);
   const bool erfc = opt_.forward == ForwardPath::kErfc;
-  const T mu_t = static_cast<T>(mu_), sigma_t = static_cast<T>(sigma_);
-  for (int64_t i = 0; i < m; ++i)
-    z_[i] = degenerate ? 0.0 : (static_cast<double>(w[i]) - mu_) / sigma_;
-  if (!one_bit_ && !erfc) {
-    std::vector<double> v(static_cast<size_t>(m));
-    rule_.bucketize_many(z_.data(), m, codes_.data(), v.data());
-    for (int64_t i = 0; i < m; ++i) w_hat[i] = static_cast<T>(v[static_cast<size_t>(i)]);
+  const int64_t L = static_cast<int64_t>(rule_.z_thresholds.size());
+  if (!one_bit_ && !erfc && !degenerate && L <= 64) {
+    // #{t <= (w - mu)/sigma} = #{mu + sigma t <= w}: thresholds moved to weight units once.
+    double tw[64];
+    for (int64_t k = 0; k < L; ++k) tw[k] = mu_ + sigma_ * rule_.z_thresholds[size_t(k)];
+    count_codes(wp, m, tw, L, rule_, w_hat.data(), codes_.data());
     return;
   }
+  const T mu_t = static_cast<T>(mu_), sigma_t = static_cast<T>(sigma_);
   for (int64_t i = 0; i < m; ++i) {
+    const double z = degenerate ? 0.0 : (static_cast<double>(w[i]) - mu_) / sigma_;
     int64_t c;
     double v;
     if (one_bit_) {
       c = static_cast<int64_t>(sign_of(static_cast<double>(w[i]) - mu_));
       v = static_cast<double>(c);
     } else {
-      c = erfc_code<T>(degenerate ? T(0) : (w[i] - mu_t) / sigma_t, rule_);
+      c = erfc ? erfc_code<T>(degenerate ? T(0) : (w[i] - mu_t) / sigma_t, rule_)
+               : rule_.bucketize(z);
       v = rule_.value(c);
     }
     codes_[i] = static_cast<int32_t>(c);
@@ -214,24 +256,58 @@ void ClimbqWeight<T>::backward(const nn::Tensor<T>& w, const nn::Tensor<T>& dw_h
                                nn::Tensor<T>& dw, nn::Pass& pass) {
   (void)pass;
   const int64_t m = w.size();
-  if (static_cast<int64_t>(z_.size()) != m || dw_hat.size() != m)
+  if (forward_size_ != m || dw_hat.size() != m)
     throw InternalError("ClimbqWeight::backward: no matching forward");
   dw.resize(w.shape());
   if (!(sigma_ > 0)) {
     dw.set_zero();
     return;
   }
-  // h_i = 2 g_i phi(z_i); dL/dw_k = (h_k - mean(h) - z_k sum_i h_i z_i / (M - 1)) / sigma.
-  std::vector<double> h(m);
+  // z_i = (w_i - mu)/sigma, h_i = slope g_i phi(z_i);
+  // dL/dw_k = (h_k - mean(h) - z_k sum_i h_i z_i / (M - 1)) / sigma.
+  // float32 training takes phi from the vectorised float exp (a few ulps) and keeps h in dw;
+  // float64 (the gradient checks) stays exact.
+  const T* wp = w.data();
+  const T* g = dw_hat.data();
+  T* out = dw.data();
   double sum_h = 0, sum_hz = 0;
-  for (int64_t i = 0; i < m; ++i) {
-    h[i] = slope_ * static_cast<double>(dw_hat[i]) * normal_pdf(z_[i]);
-    sum_h += h[i];
-    sum_hz += h[i] * z_[i];
+  if constexpr (std::is_same_v<T, float>) {
+    const float mu = static_cast<float>(mu_), inv = static_cast<float>(1.0 / sigma_);
+    const float slope = static_cast<float>(slope_);
+    // float partial sums over blocks of 1024 (vectorised), accumulated in double.
+    for (int64_t i0 = 0; i0 < m; i0 += 1024) {
+      const int64_t i1 = std::min(m, i0 + 1024);
+      float bh = 0, bhz = 0;
+#pragma omp simd reduction(+ : bh, bhz)
+      for (int64_t i = i0; i < i1; ++i) {
+        const float z = (wp[i] - mu) * inv;
+        const float h = slope * g[i] * normal_pdf_fast(z);
+        out[i] = h;
+        bh += h;
+        bhz += h * z;
+      }
+      sum_h += bh;
+      sum_hz += bhz;
+    }
+    const float mean_h = static_cast<float>(sum_h / static_cast<double>(m));
+    const float k = static_cast<float>(sum_hz / static_cast<double>(m - 1));
+#pragma omp simd
+    for (int64_t i = 0; i < m; ++i) out[i] = (out[i] - mean_h - (wp[i] - mu) * inv * k) * inv;
+  } else {
+    std::vector<double> h(static_cast<size_t>(m));
+    for (int64_t i = 0; i < m; ++i) {
+      const double z = (static_cast<double>(wp[i]) - mu_) / sigma_;
+      h[size_t(i)] = slope_ * static_cast<double>(g[i]) * normal_pdf(z);
+      sum_h += h[size_t(i)];
+      sum_hz += h[size_t(i)] * z;
+    }
+    const double mean_h = sum_h / static_cast<double>(m);
+    const double k = sum_hz / static_cast<double>(m - 1);
+    for (int64_t i = 0; i < m; ++i) {
+      const double z = (static_cast<double>(wp[i]) - mu_) / sigma_;
+      out[i] = static_cast<T>((h[size_t(i)] - mean_h - z * k) / sigma_);
+    }
   }
-  const double mean_h = sum_h / static_cast<double>(m);
-  const double k = sum_hz / static_cast<double>(m - 1);
-  for (int64_t i = 0; i < m; ++i) dw[i] = static_cast<T>((h[i] - mean_h - z_[i] * k) / sigma_);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -271,25 +347,11 @@ void ClimbqActivation<T>::forward(const nn::Tensor<T>& x, nn::Tensor<T>& y, nn::
     const double sig = sigma_[j];
     const T sig_t = static_cast<T>(sig);
     if (!one_bit_ && !erfc && rule_.z_thresholds.size() <= 64) {
-      // #{t <= x / sigma_j} = #{t sigma_j <= x} (sigma_j > 0): thresholds scaled once per
-      // sample, no division per element; branch-free counts over blocks of 16.
+      // #{t <= x / sigma_j} = #{t sigma_j <= x} (sigma_j > 0): thresholds scaled once per sample.
       const int64_t L = static_cast<int64_t>(rule_.z_thresholds.size());
       double ts[64];
       for (int64_t k = 0; k < L; ++k) ts[k] = rule_.z_thresholds[static_cast<size_t>(k)] * sig;
-      constexpr int64_t kBlock = 16;
-      for (int64_t i0 = j * f; i0 < (j + 1) * f; i0 += kBlock) {
-        const int64_t b = std::min(kBlock, (j + 1) * f - i0);
-        double xb[kBlock];
-        for (int64_t k = 0; k < kBlock; ++k)
-          xb[k] = k < b ? static_cast<double>(x[i0 + k]) : -std::numeric_limits<double>::infinity();
-        int64_t count[kBlock] = {};
-        for (int64_t k = 0; k < L; ++k) {
-          const double tk = ts[k];
-          for (int64_t q = 0; q < kBlock; ++q) count[q] += tk <= xb[q];
-        }
-        for (int64_t k = 0; k < b; ++k)
-          y[i0 + k] = static_cast<T>(rule_.value_table[static_cast<size_t>(count[k])]);
-      }
+      count_codes(x.data() + j * f, f, ts, L, rule_, y.data() + j * f, nullptr);
       continue;
     }
     for (int64_t i = j * f; i < (j + 1) * f; ++i) {
@@ -322,9 +384,19 @@ void ClimbqActivation<T>::backward(const nn::Tensor<T>& dy, nn::Tensor<T>* dx, n
 #pragma omp parallel for num_threads(nn::detail::threads_of(pass)) if (dy.size() >= 8192)
   for (int64_t j = 0; j < n; ++j) {
     const double sig = sigma_[j];
-    for (int64_t i = j * f; i < (j + 1) * f; ++i) {
-      const double z = static_cast<double>(x_[i]) / sig;
-      (*dx)[i] = static_cast<T>(static_cast<double>(dy[i]) * slope_ * normal_pdf(z) / sig);
+    if constexpr (std::is_same_v<T, float>) {
+      // float32 training: vectorised phi (see ClimbqWeight::backward).
+      const float inv = static_cast<float>(1.0 / sig), k = static_cast<float>(slope_ / sig);
+      const float* xs = x_.data() + j * f;
+      const float* g = dy.data() + j * f;
+      float* out = dx->data() + j * f;
+#pragma omp simd
+      for (int64_t i = 0; i < f; ++i) out[i] = g[i] * k * normal_pdf_fast(xs[i] * inv);
+    } else {
+      for (int64_t i = j * f; i < (j + 1) * f; ++i) {
+        const double z = static_cast<double>(x_[i]) / sig;
+        (*dx)[i] = static_cast<T>(static_cast<double>(dy[i]) * slope_ * normal_pdf(z) / sig);
+      }
     }
   }
 }

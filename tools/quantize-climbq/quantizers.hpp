@@ -96,7 +96,7 @@ class ClimbqWeight : public nn::WeightTransform<T> {
   double slope_ = 2;  // d w_hat / dz = slope phi(z)
   double mu_ = 0, sigma_ = 0;
   std::vector<int32_t> codes_;
-  std::vector<double> z_;  // cached z for backward
+  int64_t forward_size_ = -1;  // weights of the last forward (backward recomputes z)
 };
 
 // ClimbQ activation quantizer (spec 2.3) on BN outputs of any shape [N, ...]: per sample j,

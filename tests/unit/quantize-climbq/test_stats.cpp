@@ -108,3 +108,20 @@ TEST_CASE("climbq F quantile (check 4)") {
   CHECK_THROWS_AS(cq::f_quantile(1.0, 2, 5), effinfer::InternalError);
   CHECK_THROWS_AS(cq::f_quantile(0.5, 0, 5), effinfer::InternalError);
 }
+
+TEST_CASE("climbq stats: vectorisable float exp and phi against std::exp") {
+  // Relative error of exp_nonpositive over [-87, 0] on a fine grid, against double std::exp.
+  double worst = 0;
+  for (int i = 0; i <= 870000; ++i) {
+    const float x = static_cast<float>(-87.0 * i / 870000.0);
+    const double want = std::exp(static_cast<double>(x));
+    worst = std::max(worst, std::abs(cq::exp_nonpositive(x) - want) / want);
+  }
+  MESSAGE("exp_nonpositive: worst relative error " << worst);
+  CHECK(worst < 1e-6);
+  CHECK(cq::exp_nonpositive(0.0f) == 1.0f);
+  CHECK(cq::exp_nonpositive(-1000.0f) < 1e-37f);
+  for (double z : {0.0, 0.5, 1.0, 2.0, 3.5, 6.0})
+    CHECK(cq::normal_pdf_fast(static_cast<float>(z)) ==
+          doctest::Approx(cq::normal_pdf(z)).epsilon(1e-6));
+}
