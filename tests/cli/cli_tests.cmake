@@ -28,3 +28,9 @@ endforeach()
 add_test(NAME cli.mrf-cccp.check_csdp
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/mrf_csdp.sh ${CMAKE_BINARY_DIR}/bin)
 set_tests_properties(cli.mrf-cccp.check_csdp PROPERTIES SKIP_RETURN_CODE 77 LABELS csdp)
+foreach(check determinism agreement synth)
+  add_test(NAME cli.quantize-climbq.check_${check}
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/climbq_checks.sh ${CMAKE_BINARY_DIR}/bin
+                   ${check})
+  set_tests_properties(cli.quantize-climbq.check_${check} PROPERTIES SKIP_RETURN_CODE 77)
+endforeach()
