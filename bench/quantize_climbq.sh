@@ -14,8 +14,10 @@
 #   build_dir   default <repo>/build-bench-climbq (configured with EFFINFER_MARCH=native)
 # Environment: THREADS (default nproc), REPEATS (B1, default 200), WARMUP (default 20),
 #   BATCHES (default 1,64,256), B3_REPS (runs per QAT timing, median; default 3), B3_THREADS
-#   (QAT threads, default 1: one-thread timings are the least disturbed on a shared machine), CNN_EPOCHS (FP32 cnn training for B1, default 3: B1 only times
-#   it), KEEP=1 keeps the temporary folder, QC_BIN=path runs that binary instead of building.
+#   (QAT threads, default 1: one-thread timings are the least disturbed on a shared machine),
+#   CNN_EPOCHS (FP32 cnn training for B1, default 3: B1 only times it), KEEP=1 keeps the
+#   temporary folder, QC_BIN=path runs that binary instead of building, REPORT_ONLY=folder
+#   prints the tables of a kept folder again.
 #   Needs Debian's dataset-fashion-mnist and python3.
 set -euo pipefail
 
@@ -34,8 +36,14 @@ if [[ -n ${QC_BIN:-} ]]; then
   qc=$QC_BIN
 else
   echo "quantize_climbq: building quantize-climbq in $build (EFFINFER_MARCH=native)" >&2
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DEFFINFER_MARCH=native >/dev/null
-  cmake --build "$build" --target quantize-climbq -j2 >/dev/null
+  mkdir -p "$build"
+  log=$build/quantize_climbq_build.log
+  if ! { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DEFFINFER_MARCH=native &&
+    cmake --build "$build" --target quantize-climbq -j2; } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    echo "quantize_climbq: build failed (log: $log)" >&2
+    exit 1
+  fi
   qc=$build/bin/quantize-climbq
 fi
 
