@@ -190,6 +190,8 @@ InspectReport inspect_int_model(const IntModel& m) {
         layer.bytes = L.kind == IntLayerKind::kQuant
                           ? weights + 4 * L.out * L.levels + L.out + (L.levels + 1)
                           : weights + 4 * L.out;
+        r.quantized_weights += weights;
+        r.quantized_weights_bytes += (weights * m.bits_w + 7) / 8;
       }
       r.macs += layer.macs;
       r.bops += layer.macs * layer.bits * bits_in;
@@ -208,6 +210,7 @@ InspectReport inspect_int_model(const IntModel& m) {
     r.model_bytes += layer.bytes;
     r.layers.push_back(std::move(layer));
   }
+  r.quantized_weights_fp32_bytes = 4 * r.quantized_weights;
   const IntSizes sizes = int_model_sizes(m);
   r.fp32_bytes = sizes.fp32_bytes;
   r.int_bytes = sizes.int_bytes, r.packed_bytes = sizes.packed_bytes;

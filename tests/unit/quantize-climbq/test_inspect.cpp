@@ -154,7 +154,10 @@ TEST_CASE(
   CHECK(r.bops == 7110656);
   CHECK(r.fp32_bytes == 942120);
   CHECK(r.int_bytes == 251322);
-  CHECK(r.model_bytes == r.int_bytes);  // the layer bytes add up to spec 2.8.7's int_bytes
+  CHECK(r.model_bytes == r.int_bytes);   // the layer bytes add up to spec 2.8.7's int_bytes
+  CHECK(r.quantized_weights == 233472);  // check 3, as for the float model
+  CHECK(r.quantized_weights_bytes == 116736);
+  CHECK(r.quantized_weights_fp32_bytes == 933888);
   // v2023 stores c = (lambda - 1) / 2 = j - 2^(k-1) for code j, so the int8 histogram over
   // [-8, 7] is the float model's code histogram.
   std::vector<std::vector<int64_t>> want, got;
