@@ -18,7 +18,7 @@ constexpr int kClasses = 10;
 std::string read_all(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
-    throw InputError(path + ": file not found (install python3-sklearn)");
+    throw InputError(path + ": file not found (apt-get install python3-sklearn)");
   }
   if (std::filesystem::is_directory(path, ec)) {
     throw InputError(path + ": is a directory, expected a file");

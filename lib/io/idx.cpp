@@ -173,7 +173,7 @@ LabeledImages read_idx_pair(const std::string& images_path, const std::string& l
 LabeledImages read_fashion_mnist(bool train, const std::string& dir) {
   const std::string prefix = dir + "/" + (train ? "train" : "t10k");
   return read_idx_pair(prefix + "-images-idx3-ubyte.gz", prefix + "-labels-idx1-ubyte.gz", 10,
-                       "install dataset-fashion-mnist");
+                       "apt-get install dataset-fashion-mnist");
 }
 
 }  // namespace effinfer::io

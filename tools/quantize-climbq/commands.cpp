@@ -252,6 +252,26 @@ void check_int_model_matches(const IntModel& m, const Dataset& d, const std::str
                     std::to_string(d.channels) + ", " + std::to_string(d.classes) + " classes");
 }
 
+// Spec 6: a layer to be quantized whose weights are all equal (sigma = 0) has no ClimbQ
+// standardisation and no uniform step; refused before any work.
+void require_quantizable(Network<float>& net, const QuantSettings& q, const std::string& path) {
+  const auto& layers = net.weight_layers();
+  for (size_t k = 0; k < layers.size(); ++k) {
+    const bool quantized = k == 0 ? q.first_layer : (k + 1 == layers.size() ? q.last_layer : true);
+    if (!quantized) continue;
+    for (const auto& p : net.seq().layer(layers[k]).params()) {
+      if (p.name != "W") continue;
+      const nn::Tensor<float>& w = *p.value;
+      bool constant = true;
+      for (int64_t i = 1; i < w.size() && constant; ++i) constant = w[i] == w[0];
+      if (constant)
+        throw DataError(path + ":/model/layers/" + net.seq().layer_name(layers[k]) +
+                        "/W: constant weights (sigma = 0, all " + std::to_string(w[0]) +
+                        "): nothing to quantize");
+    }
+  }
+}
+
 void summary_of_run(RunContext& ctx, const RunRecord& run) {
   const Json j = run_json(run);
   ctx.summary.update(j);
@@ -302,6 +322,10 @@ void run_train(RunContext& ctx, const CommandFlags& flags) {
 
   ModelSpec spec;
   spec.arch = parse_arch(c.get_string("model.arch"));
+  if (spec.arch == Arch::kCnn && (d.height < 16 || d.width < 16))
+    throw DataError(ctx.options.inputs.front() + ":/data/train/x: images are " +
+                    std::to_string(d.height) + "x" + std::to_string(d.width) +
+                    "; cnn needs H, W >= 16 (use --arch mlp)");
   spec.height = d.height, spec.width = d.width, spec.channels = d.channels;
   spec.classes = d.classes;
   spec.method = Method::kFp32;
@@ -422,6 +446,7 @@ void run_ptq(RunContext& ctx, const CommandFlags& flags) {
   if (fp32.spec().method != Method::kFp32)
     throw DataError(flags.model + ":/model (attr method): expected an FP32 model, found " +
                     method_name(fp32.spec().method));
+  require_quantizable(fp32, options.quant, flags.model);
   Network<float> q = ptq(fp32, method, bits_w, bits_a, d, options, ctx.seed, ctx.threads);
   const auto splits = splits_of(c, d.class_counts);
   RunRecord ref;
@@ -469,6 +494,7 @@ void run_qat(RunContext& ctx, const CommandFlags& flags) {
   const Dataset d = read_dataset(data_path);
   require_every_class(d, data_path);
   Network<float> fp32 = load_fp32(flags.model, d);
+  require_quantizable(fp32, options.calibration.quant, flags.model);
   if (options.select == SelectKind::kBestTest)
     ctx.log.warn(
         "qat.select best_test selects the checkpoint on the test split (the official "
@@ -590,6 +616,7 @@ void run_compare(RunContext& ctx, const CommandFlags& flags) {
   const Dataset d = read_dataset(data_path);
   if (o.qat) require_every_class(d, data_path);
   Network<float> fp32 = load_fp32(flags.model, d);
+  require_quantizable(fp32, o.ptq.quant, flags.model);
   o.splits = splits_of(c, d.class_counts);
   const std::vector<PlannedRun> plan = plan_compare(o, parse_loss_kind(fp32.spec().loss));
 

@@ -269,8 +269,9 @@ Dataset read_dataset(const std::string& path) {
   auto split = [&](const std::string& name, ImageSplit& s) {
     const std::string g = "/data/" + name;
     const auto info = f.info(g + "/x");
-    if (info.shape.size() != 4 || info.element != io::ElementClass::kInteger)
-      fail(g + "/x", "expected uint8 (N, H, W, C), found " + info.describe());
+    if (info.shape.size() != 4 ||
+        (info.element != io::ElementClass::kInteger && info.element != io::ElementClass::kFloat))
+      fail(g + "/x", "expected uint8 (N, H, W, C) of rank 4, found " + info.describe());
     const auto n = static_cast<int64_t>(info.shape[0]);
     if (d.height == 0) {
       d.height = static_cast<int64_t>(info.shape[1]);
@@ -282,7 +283,24 @@ Dataset read_dataset(const std::string& path) {
       fail(g + "/x", "image shape differs from /data/train/x");
     }
     s.x.resize(static_cast<size_t>(n * d.height * d.width * d.channels));
-    f.read_raw(g + "/x", H5T_NATIVE_UINT8, s.x.data(), s.x.size());
+    if (info.element == io::ElementClass::kFloat) {
+      // float32 pixels are accepted when they are the integers 0..255 (spec 3.5).
+      std::vector<float> v(s.x.size());
+      f.read_raw(g + "/x", H5T_NATIVE_FLOAT, v.data(), v.size());
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (!std::isfinite(v[i]))
+          fail(g + "/x", "non-finite pixel at flat index " + std::to_string(i));
+        if (v[i] < 0 || v[i] > 255 || v[i] != std::floor(v[i]))
+          fail(g + "/x", "float pixels must be integers in 0..255; found " + std::to_string(v[i]) +
+                             " at flat index " + std::to_string(i));
+        s.x[i] = static_cast<uint8_t>(v[i]);
+      }
+    } else {
+      f.read_raw(g + "/x", H5T_NATIVE_UINT8, s.x.data(), s.x.size());
+    }
+    const auto yinfo = f.info(g + "/y");
+    if (yinfo.shape.size() != 1 || yinfo.element != io::ElementClass::kInteger)
+      fail(g + "/y", "expected int32 (N,), found " + yinfo.describe());
     const auto y = f.read_int_vector(g + "/y");
     if (static_cast<int64_t>(y.size()) != n)
       fail(g + "/y",
