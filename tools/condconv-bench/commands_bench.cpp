@@ -1,0 +1,7 @@
+#include "commands.hpp"
+
+namespace effinfer::condconv {
+
+void register_bench(Tool& tool) { (void)tool; }
+
+}  // namespace effinfer::condconv

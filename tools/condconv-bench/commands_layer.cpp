@@ -1,0 +1,7 @@
+#include "commands.hpp"
+
+namespace effinfer::condconv {
+
+void register_layer(Tool& tool) { (void)tool; }
+
+}  // namespace effinfer::condconv
