@@ -318,6 +318,30 @@ EFFINFER_TARGET_AVX2 inline void store_block_ymm(int32_t* out, __m256i lo, __m25
   std::memcpy(out, tmp, sizeof(int32_t) * static_cast<size_t>(valid));
 }
 
+// acc = m (sum c q) + o (sum q) for the RN rows of a tile, stored for the block's valid rows.
+template <int RN>
+EFFINFER_TARGET_AVX2 inline void finish_tile_ymm(const Task& t, int64_t b, const uint8_t* const* qp,
+                                                 __m256i (&c)[RN][2]) {
+  const PackedWeights& w = *t.w;
+  const __m256i mv = _mm256_set1_epi32(w.m);
+#pragma GCC unroll 4
+  for (int r = 0; r < RN; ++r) {
+    const __m256i ov = _mm256_set1_epi32(w.o ? w.o * row_sum(qp[r], w.k) : 0);
+    __m256i lo = c[r][0], hi = c[r][1];
+    if (w.m != 1) lo = _mm256_mullo_epi32(lo, mv), hi = _mm256_mullo_epi32(hi, mv);
+    lo = _mm256_add_epi32(lo, ov);
+    hi = _mm256_add_epi32(hi, ov);
+    store_block_ymm(t.acc + (t.n0 + r) * t.ldacc + b * kGemmBlockRows, lo, hi, valid_rows(w, b));
+  }
+}
+
+// Runs a task's blocks with the tile instantiation for its row count (1..4).
+using TileFn = void (*)(const Task&, int64_t);
+inline void run_tiles(const Task& t, const TileFn (&tiles)[4]) {
+  const TileFn tile = tiles[std::clamp<int64_t>(t.rn, 1, 4) - 1];
+  for (int64_t b = t.b0; b < t.b0 + t.rb; ++b) tile(t, b);
+}
+
 template <int RN>
 EFFINFER_TARGET_AVX2 inline void tile_avx2(const Task& t, int64_t b) {
   const PackedWeights& w = *t.w;
@@ -344,35 +368,12 @@ EFFINFER_TARGET_AVX2 inline void tile_avx2(const Task& t, int64_t b) {
       c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(a, w1), ones));
     }
   }
-  const __m256i mv = _mm256_set1_epi32(w.m);
-#pragma GCC unroll 4
-  for (int r = 0; r < RN; ++r) {
-    const __m256i ov = _mm256_set1_epi32(w.o ? w.o * row_sum(qp[r], w.k) : 0);
-    __m256i lo = c[r][0], hi = c[r][1];
-    if (w.m != 1) lo = _mm256_mullo_epi32(lo, mv), hi = _mm256_mullo_epi32(hi, mv);
-    lo = _mm256_add_epi32(lo, ov);
-    hi = _mm256_add_epi32(hi, ov);
-    store_block_ymm(t.acc + (t.n0 + r) * t.ldacc + b * kGemmBlockRows, lo, hi, valid_rows(w, b));
-  }
+  finish_tile_ymm<RN>(t, b, qp, c);
 }
 
-EFFINFER_TARGET_AVX2 void task_avx2(const Task& t) {
-  for (int64_t b = t.b0; b < t.b0 + t.rb; ++b) {
-    switch (t.rn) {
-      case 4:
-        tile_avx2<4>(t, b);
-        break;
-      case 3:
-        tile_avx2<3>(t, b);
-        break;
-      case 2:
-        tile_avx2<2>(t, b);
-        break;
-      default:
-        tile_avx2<1>(t, b);
-        break;
-    }
-  }
+void task_avx2(const Task& t) {
+  static constexpr TileFn kTiles[] = {tile_avx2<1>, tile_avx2<2>, tile_avx2<3>, tile_avx2<4>};
+  run_tiles(t, kTiles);
 }
 
 #if EFFINFER_HAVE_AVXVNNI
@@ -400,35 +401,13 @@ EFFINFER_TARGET_AVXVNNI inline void tile_avxvnni(const Task& t, int64_t b) {
       c[r][1] = _mm256_dpbusd_avx_epi32(c[r][1], a, w1);
     }
   }
-  const __m256i mv = _mm256_set1_epi32(w.m);
-#pragma GCC unroll 4
-  for (int r = 0; r < RN; ++r) {
-    const __m256i ov = _mm256_set1_epi32(w.o ? w.o * row_sum(qp[r], w.k) : 0);
-    __m256i lo = c[r][0], hi = c[r][1];
-    if (w.m != 1) lo = _mm256_mullo_epi32(lo, mv), hi = _mm256_mullo_epi32(hi, mv);
-    lo = _mm256_add_epi32(lo, ov);
-    hi = _mm256_add_epi32(hi, ov);
-    store_block_ymm(t.acc + (t.n0 + r) * t.ldacc + b * kGemmBlockRows, lo, hi, valid_rows(w, b));
-  }
+  finish_tile_ymm<RN>(t, b, qp, c);
 }
 
-EFFINFER_TARGET_AVXVNNI void task_avxvnni(const Task& t) {
-  for (int64_t b = t.b0; b < t.b0 + t.rb; ++b) {
-    switch (t.rn) {
-      case 4:
-        tile_avxvnni<4>(t, b);
-        break;
-      case 3:
-        tile_avxvnni<3>(t, b);
-        break;
-      case 2:
-        tile_avxvnni<2>(t, b);
-        break;
-      default:
-        tile_avxvnni<1>(t, b);
-        break;
-    }
-  }
+void task_avxvnni(const Task& t) {
+  static constexpr TileFn kTiles[] = {tile_avxvnni<1>, tile_avxvnni<2>, tile_avxvnni<3>,
+                                      tile_avxvnni<4>};
+  run_tiles(t, kTiles);
 }
 #endif
 
