@@ -16,22 +16,43 @@ void require(bool ok, const std::string& what) {
   if (!ok) throw InternalError(what);
 }
 
-struct Geometry {
-  int64_t n, h, w, cin, ho, wo, kh, kw, stride, pad;
-  int64_t k() const { return kh * kw * cin; }
-};
+}  // namespace
+
+namespace detail {
+
+ConvGeometry conv_geometry(int64_t h, int64_t w, int64_t cin, int64_t kh, int64_t kw,
+                           int64_t stride, Padding padding, int64_t pad) {
+  ConvGeometry g;
+  g.h = h, g.w = w, g.cin = cin, g.kh = kh, g.kw = kw, g.stride = stride;
+  if (padding == Padding::kSame) {
+    // TF SAME (spec condconv-bench 2.1): the odd padding row/column goes to the bottom/right.
+    g.ho = (h + stride - 1) / stride;
+    g.wo = (w + stride - 1) / stride;
+    g.pad_top = std::max<int64_t>((g.ho - 1) * stride + kh - h, 0) / 2;
+    g.pad_left = std::max<int64_t>((g.wo - 1) * stride + kw - w, 0) / 2;
+  } else {
+    const int64_t hp = h + 2 * pad, wp = w + 2 * pad;
+    require(hp >= kh && wp >= kw, "Conv2d: input " + std::to_string(h) + "x" + std::to_string(w) +
+                                      " smaller than the kernel");
+    g.ho = (hp - kh) / stride + 1;
+    g.wo = (wp - kw) / stride + 1;
+    g.pad_top = g.pad_left = pad;
+  }
+  require(g.ho > 0 && g.wo > 0, "Conv2d: empty output");
+  return g;
+}
 
 // Rows of image b of the column matrix: row (i*wo + j), column (di*kw + dj)*cin + c.
 template <class T>
-void im2col_image(const Geometry& g, const T* x, T* col) {
+void im2col_image(const ConvGeometry& g, const T* x, T* col) {
   const int64_t k = g.k();
   for (int64_t i = 0; i < g.ho; ++i)
     for (int64_t j = 0; j < g.wo; ++j) {
       T* row = col + (i * g.wo + j) * k;
       for (int64_t di = 0; di < g.kh; ++di) {
-        const int64_t r = i * g.stride - g.pad + di;
+        const int64_t r = i * g.stride - g.pad_top + di;
         for (int64_t dj = 0; dj < g.kw; ++dj) {
-          const int64_t c = j * g.stride - g.pad + dj;
+          const int64_t c = j * g.stride - g.pad_left + dj;
           T* dst = row + (di * g.kw + dj) * g.cin;
           // Plain loops: cin is often tiny (1 for the first layer), too short for memcpy calls.
           if (r < 0 || r >= g.h || c < 0 || c >= g.w) {
@@ -45,19 +66,18 @@ void im2col_image(const Geometry& g, const T* x, T* col) {
     }
 }
 
-// Adjoint of im2col_image: scatters-adds the column gradients back to the image (overwrites dx).
 template <class T>
-void col2im_image(const Geometry& g, const T* dcol, T* dx) {
+void col2im_image(const ConvGeometry& g, const T* dcol, T* dx) {
   const int64_t k = g.k();
   std::fill(dx, dx + g.h * g.w * g.cin, T(0));
   for (int64_t i = 0; i < g.ho; ++i)
     for (int64_t j = 0; j < g.wo; ++j) {
       const T* row = dcol + (i * g.wo + j) * k;
       for (int64_t di = 0; di < g.kh; ++di) {
-        const int64_t r = i * g.stride - g.pad + di;
+        const int64_t r = i * g.stride - g.pad_top + di;
         if (r < 0 || r >= g.h) continue;
         for (int64_t dj = 0; dj < g.kw; ++dj) {
-          const int64_t c = j * g.stride - g.pad + dj;
+          const int64_t c = j * g.stride - g.pad_left + dj;
           if (c < 0 || c >= g.w) continue;
           const T* src = row + (di * g.kw + dj) * g.cin;
           T* dst = dx + (r * g.w + c) * g.cin;
@@ -67,11 +87,16 @@ void col2im_image(const Geometry& g, const T* dcol, T* dx) {
     }
 }
 
-}  // namespace
+template void im2col_image<float>(const ConvGeometry&, const float*, float*);
+template void im2col_image<double>(const ConvGeometry&, const double*, double*);
+template void col2im_image<float>(const ConvGeometry&, const float*, float*);
+template void col2im_image<double>(const ConvGeometry&, const double*, double*);
+
+}  // namespace detail
 
 template <class T>
 Conv2d<T>::Conv2d(int64_t cin, int64_t cout, int64_t kh, int64_t kw, int64_t stride, int64_t pad,
-                  bool bias)
+                  bool bias, Padding padding)
     : cin_(cin),
       cout_(cout),
       kh_(kh),
@@ -79,6 +104,7 @@ Conv2d<T>::Conv2d(int64_t cin, int64_t cout, int64_t kh, int64_t kw, int64_t str
       stride_(stride),
       pad_(pad),
       has_bias_(bias),
+      padding_(padding),
       w_(Shape{kh, kw, cin, cout}),
       dw_(Shape{kh, kw, cin, cout}),
       b_(bias ? Shape{cout} : Shape{}),
@@ -97,23 +123,29 @@ template <class T>
 Shape Conv2d<T>::out_shape(const Shape& in) const {
   require(in.rank == 4 && in[3] == cin_,
           "Conv2d: input " + in.str() + " is not NHWC with " + std::to_string(cin_) + " channels");
-  const int64_t hp = in[1] + 2 * pad_, wp = in[2] + 2 * pad_;
-  require(hp >= kh_ && wp >= kw_, "Conv2d: input " + in.str() + " smaller than the kernel");
-  return Shape{in[0], (hp - kh_) / stride_ + 1, (wp - kw_) / stride_ + 1, cout_};
+  if (padding_ == Padding::kExplicit) {
+    const int64_t hp = in[1] + 2 * pad_, wp = in[2] + 2 * pad_;
+    require(hp >= kh_ && wp >= kw_, "Conv2d: input " + in.str() + " smaller than the kernel");
+  }
+  const detail::ConvGeometry g =
+      detail::conv_geometry(in[1], in[2], cin_, kh_, kw_, stride_, padding_, pad_);
+  return Shape{in[0], g.ho, g.wo, cout_};
 }
 
 template <class T>
 void Conv2d<T>::forward(const Tensor<T>& x, Tensor<T>& y, Pass& pass) {
   const Shape os = out_shape(x.shape());
   y.resize(os);
-  const Geometry g{x.dim(0), x.dim(1), x.dim(2), cin_, os[1], os[2], kh_, kw_, stride_, pad_};
-  const int64_t rows_per_image = g.ho * g.wo, k = g.k(), m = g.n * rows_per_image;
+  const int64_t n = x.dim(0);
+  const detail::ConvGeometry g =
+      detail::conv_geometry(x.dim(1), x.dim(2), cin_, kh_, kw_, stride_, padding_, pad_);
+  const int64_t rows_per_image = g.ho * g.wo, k = g.k(), m = n * rows_per_image;
   col_.resize(Shape{m, k});
   T* col = col_.data();
   const T* xp = x.data();
-#pragma omp parallel for num_threads(detail::threads_of(pass)) if (g.n > 1)
-  for (int64_t b = 0; b < g.n; ++b)
-    im2col_image(g, xp + b * g.h * g.w * g.cin, col + b * rows_per_image * k);
+#pragma omp parallel for num_threads(detail::threads_of(pass)) if (n > 1)
+  for (int64_t b = 0; b < n; ++b)
+    detail::im2col_image(g, xp + b * g.h * g.w * g.cin, col + b * rows_per_image * k);
   const Tensor<T>* w = &w_;
   if (transform_) {
     transform_->forward(w_, w_hat_, pass);
@@ -130,10 +162,10 @@ template <class T>
 void Conv2d<T>::backward(const Tensor<T>& dy, Tensor<T>* dx, Pass& pass) {
   require(cached_ && dy.shape() == out_shape(in_shape_),
           "Conv2d backward: dy " + dy.shape().str() + " does not match the last training forward");
-  const Shape& os = dy.shape();
-  const Geometry g{in_shape_[0], in_shape_[1], in_shape_[2], cin_,    os[1],
-                   os[2],        kh_,          kw_,          stride_, pad_};
-  const int64_t rows_per_image = g.ho * g.wo, k = g.k(), m = g.n * rows_per_image;
+  const int64_t n = in_shape_[0];
+  const detail::ConvGeometry g =
+      detail::conv_geometry(in_shape_[1], in_shape_[2], cin_, kh_, kw_, stride_, padding_, pad_);
+  const int64_t rows_per_image = g.ho * g.wo, k = g.k(), m = n * rows_per_image;
   if (!this->frozen_) {
     if (transform_) {
       dw_hat_.resize(w_.shape());
@@ -156,9 +188,9 @@ void Conv2d<T>::backward(const Tensor<T>& dy, Tensor<T>* dx, Pass& pass) {
     dx->resize(in_shape_);
     T* dxp = dx->data();
     const T* dcol = dcol_.data();
-#pragma omp parallel for num_threads(detail::threads_of(pass)) if (g.n > 1)
-    for (int64_t b = 0; b < g.n; ++b)
-      col2im_image(g, dcol + b * rows_per_image * k, dxp + b * g.h * g.w * g.cin);
+#pragma omp parallel for num_threads(detail::threads_of(pass)) if (n > 1)
+    for (int64_t b = 0; b < n; ++b)
+      detail::col2im_image(g, dcol + b * rows_per_image * k, dxp + b * g.h * g.w * g.cin);
   }
 }
 
