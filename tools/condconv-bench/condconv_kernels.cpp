@@ -227,7 +227,7 @@ int64_t workspace_bytes(const LayerShape& s, Strategy strategy, int64_t chunk, i
       break;
     case Strategy::kStatic:
     case Strategy::kAuto:
-      e = chunk * col;
+      e = col;  // conv runs per example (see run_chunk); FC needs none
       break;
   }
   return e * elem_bytes;
@@ -306,7 +306,7 @@ CondConvExecutor<T>::CondConvExecutor(const LayerShape& shape, int64_t batch, St
       mixed_bias_.resize(chunk_ * shape.cout);
       break;
     default:
-      col_.resize(chunk_ * col);
+      col_.resize(col);
       break;
   }
 }
@@ -466,12 +466,19 @@ void CondConvExecutor<T>::run_chunk(int64_t b0, int64_t nb, const T* x, const T*
     }
     case Strategy::kStatic:
     case Strategy::kAuto: {
-      if (need_col)
+      const T* bias0 = biases ? w_.expert_bias : nullptr;
+      if (s.kind == Kind::kFc) {
+        // A static FC over a batch is one GEMM [B, Cin] x [Cin, Cout].
+        conv_batch(nb, xc, w_.experts, cout, yc, cout, nullptr, threads_);
+        add_bias(yc, nb, cout, bias0);
+        add_bias(yc, nb, cout, w_.static_bias);
+      } else {
+        // Conv and depthwise: the same per-example calls as per-example with the one kernel, so
+        // CondConv's overhead over static is the mixing alone, and n = 1 with alpha = 1 is
+        // bitwise static (OpenBLAS rounds a row differently for a different M).
         for (int64_t b = 0; b < nb; ++b)
-          im2col(s, xc + b * in, col_.data() + b * rows * s.patch(), threads_);
-      conv_batch(nb, xc, w_.experts, cout, yc, cout, col_.data(), threads_);
-      add_bias(yc, nb * rows, cout, biases ? w_.expert_bias : nullptr);
-      add_bias(yc, nb * rows, cout, w_.static_bias);
+          conv_one(xc + b * in, w_.experts, bias0, yc + b * out, col_.data(), threads_);
+      }
       break;
     }
   }
