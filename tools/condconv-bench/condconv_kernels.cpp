@@ -15,17 +15,35 @@
 namespace effinfer::condconv {
 namespace {
 
+// C[m, n] = A[m, k] B[k, n], row-major. One row is the GEMV B^T a: OpenBLAS's GEMM would pack
+// all of B first, doubling the traffic of a bandwidth-bound product (mixing and FC at B = 1).
 void gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
           float* c, int64_t ldc) {
+  if (m == 1) {
+    cblas_sgemv(CblasRowMajor, CblasTrans, static_cast<int>(k), static_cast<int>(n), 1.0f, b,
+                static_cast<int>(ldb), a, 1, 0.0f, c, 1);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
               static_cast<int>(k), 1.0f, a, static_cast<int>(lda), b, static_cast<int>(ldb), 0.0f,
               c, static_cast<int>(ldc));
 }
 void gemm(int64_t m, int64_t n, int64_t k, const double* a, int64_t lda, const double* b,
           int64_t ldb, double* c, int64_t ldc) {
+  if (m == 1) {
+    cblas_dgemv(CblasRowMajor, CblasTrans, static_cast<int>(k), static_cast<int>(n), 1.0, b,
+                static_cast<int>(ldb), a, 1, 0.0, c, 1);
+    return;
+  }
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
               static_cast<int>(k), 1.0, a, static_cast<int>(lda), b, static_cast<int>(ldb), 0.0, c,
               static_cast<int>(ldc));
+}
+
+// Mixing (spec 2.1 step 2): out[B, K] = alpha[B, n] x E[n, K], one GEMM (a GEMV for one row).
+template <class T>
+void mix(int64_t rows, int64_t n, int64_t k, const T* alpha, const T* e, T* out) {
+  gemm(rows, k, n, alpha, n, e, k, out, k);
 }
 
 // Sets the BLAS thread count for a scope and restores the previous one.
@@ -265,7 +283,7 @@ template <class T>
 void mix_kernels(const LayerShape& s, int64_t batch, const T* alpha, const T* experts, T* mixed,
                  int blas_threads) {
   BlasThreads bt(blas_threads);
-  gemm(batch, s.k(), s.experts, alpha, s.experts, experts, s.k(), mixed, s.k());
+  mix(batch, s.experts, s.k(), alpha, experts, mixed);
 }
 
 template <class T>
@@ -386,10 +404,10 @@ void CondConvExecutor<T>::run_chunk(int64_t b0, int64_t nb, const T* x, const T*
   const bool need_col = s.kind == Kind::kConv && !s.direct_gemm();
   const bool biases = s.expert_bias && w_.expert_bias;
   if (biases && strategy_ != Strategy::kStatic)
-    gemm(nb, cout, n, ac, n, w_.expert_bias, cout, mixed_bias_.data(), cout);
+    mix(nb, n, cout, ac, w_.expert_bias, mixed_bias_.data());
   switch (strategy_) {
     case Strategy::kPerExample: {
-      gemm(nb, s.k(), n, ac, n, w_.experts, s.k(), mixed_.data(), s.k());
+      mix(nb, n, s.k(), ac, w_.experts, mixed_.data());
       for (int64_t b = 0; b < nb; ++b)
         conv_one(xc + b * in, mixed_.data() + b * s.k(),
                  biases ? mixed_bias_.data() + b * cout : nullptr, yc + b * out, col_.data(),
@@ -397,7 +415,7 @@ void CondConvExecutor<T>::run_chunk(int64_t b0, int64_t nb, const T* x, const T*
       break;
     }
     case Strategy::kGrouped: {
-      gemm(nb, s.k(), n, ac, n, w_.experts, s.k(), mixed_.data(), s.k());
+      mix(nb, n, s.k(), ac, w_.experts, mixed_.data());
       // BLAS at one thread inside the region (DESIGN: never nest BLAS threads in OpenMP).
       BlasThreads one(1);
       const int64_t col = need_col ? rows * s.patch() : 0;
