@@ -105,27 +105,39 @@ void depthwise_rows(const LayerShape& s, const T* x, const T* kernel, int64_t mu
                     int64_t oi0, int64_t oi1) {
   const int64_t wo = s.wo(), c = s.cin, top = s.pad_h().before, left = s.pad_w().before;
   const int64_t width = mult * c;
-  for (int64_t oi = oi0; oi < oi1; ++oi)
+  // Channel blocks of kBlock accumulate over all taps in a local array the compiler keeps in
+  // vector registers, so each output is stored once (not once per tap).
+  constexpr int64_t kBlock = 64;
+  alignas(64) T acc[kBlock];
+  for (int64_t oi = oi0; oi < oi1; ++oi) {
+    const int64_t r0 = std::max<int64_t>(0, top - oi * s.stride);
+    const int64_t r1 = std::min<int64_t>(s.kh, s.h + top - oi * s.stride);
     for (int64_t oj = 0; oj < wo; ++oj) {
+      const int64_t c0 = std::max<int64_t>(0, left - oj * s.stride);
+      const int64_t c1 = std::min<int64_t>(s.kw, s.w + left - oj * s.stride);
       T* yp = y + (oi * wo + oj) * width;
-      std::fill(yp, yp + width, T(0));
-      for (int64_t di = 0; di < s.kh; ++di) {
-        const int64_t r = oi * s.stride - top + di;
-        if (r < 0 || r >= s.h) continue;
-        for (int64_t dj = 0; dj < s.kw; ++dj) {
-          const int64_t cc = oj * s.stride - left + dj;
-          if (cc < 0 || cc >= s.w) continue;
-          const T* xp = x + (r * s.w + cc) * c;
-          const T* kp = kernel + (di * s.kw + dj) * width;
-          for (int64_t i = 0; i < mult; ++i) {
-            T* yi = yp + i * c;
-            const T* ki = kp + i * c;
-#pragma omp simd
-            for (int64_t ch = 0; ch < c; ++ch) yi[ch] += xp[ch] * ki[ch];
+      for (int64_t i = 0; i < mult; ++i)
+        for (int64_t b0 = 0; b0 < c; b0 += kBlock) {
+          const int64_t nb = std::min(kBlock, c - b0);
+          for (int64_t ch = 0; ch < kBlock; ++ch) acc[ch] = T(0);
+          for (int64_t di = r0; di < r1; ++di) {
+            const int64_t r = oi * s.stride - top + di;
+            for (int64_t dj = c0; dj < c1; ++dj) {
+              const int64_t cc = oj * s.stride - left + dj;
+              const T* xp = x + (r * s.w + cc) * c + b0;
+              const T* kp = kernel + (di * s.kw + dj) * width + i * c + b0;
+              if (nb == kBlock) {
+#pragma omp simd aligned(acc : 64)
+                for (int64_t ch = 0; ch < kBlock; ++ch) acc[ch] += xp[ch] * kp[ch];
+              } else {
+                for (int64_t ch = 0; ch < nb; ++ch) acc[ch] += xp[ch] * kp[ch];
+              }
+            }
           }
+          std::memcpy(yp + i * c + b0, acc, sizeof(T) * nb);
         }
-      }
     }
+  }
 }
 
 template <class T>
