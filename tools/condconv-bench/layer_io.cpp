@@ -11,7 +11,10 @@ namespace {
 
 std::string shape_str(const std::vector<hsize_t>& shape) {
   std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(shape[i]);
+  }
   return s + "]";
 }
 
@@ -36,7 +39,10 @@ std::string index_str(size_t flat, const std::vector<hsize_t>& shape) {
     flat /= shape[d];
   }
   std::string s = "[";
-  for (size_t i = 0; i < idx.size(); ++i) s += (i ? "," : "") + std::to_string(idx[i]);
+  for (size_t i = 0; i < idx.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(idx[i]);
+  }
   return s + "]";
 }
 
