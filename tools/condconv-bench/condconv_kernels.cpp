@@ -497,15 +497,17 @@ void CondConvExecutor<T>::run_chunk(int64_t b0, int64_t nb, const T* x, const T*
     case Strategy::kStatic:
     case Strategy::kAuto: {
       const T* bias0 = biases ? w_.expert_bias : nullptr;
-      if (s.kind == Kind::kFc) {
-        // A static FC over a batch is one GEMM [B, Cin] x [Cin, Cout].
+      if (s.kind == Kind::kFc || s.direct_gemm()) {
+        // A static FC or 1x1 stride-1 conv over a batch is one GEMM [B Ho Wo, Cin] x [Cin, Cout]:
+        // the baseline a static network really runs (OpenBLAS may round a row differently for
+        // another M, so n = 1 with alpha = 1 matches per-example bitwise only at B = 1).
         conv_batch(nb, xc, w_.experts, cout, yc, cout, nullptr, threads_);
-        add_bias(yc, nb, cout, bias0);
-        add_bias(yc, nb, cout, w_.static_bias);
+        add_bias(yc, nb * rows, cout, bias0);
+        add_bias(yc, nb * rows, cout, w_.static_bias);
       } else {
-        // Conv and depthwise: the same per-example calls as per-example with the one kernel, so
-        // CondConv's overhead over static is the mixing alone, and n = 1 with alpha = 1 is
-        // bitwise static (OpenBLAS rounds a row differently for a different M).
+        // k x k conv and depthwise: the same per-example calls as per-example with the one kernel
+        // (im2col per example; a batched im2col would only add workspace), so n = 1 with
+        // alpha = 1 is bitwise static.
         for (int64_t b = 0; b < nb; ++b)
           conv_one(xc + b * in, w_.experts, bias0, yc + b * out, col_.data(), threads_);
       }
