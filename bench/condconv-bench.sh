@@ -13,7 +13,8 @@
 # Environment (each maps to a flag; unset = bench.yaml's full grid, which takes hours):
 #   EXPERTS (e.g. 1,8), BATCHES (1,16), THREADS_LIST ([1,2]), STRATEGIES, REPS, WARMUP,
 #   MIN_TIME_MS, NET_REPS (default 10), CC_BIN=path runs that binary instead of building,
-#   KEEP=1 keeps the temporary folder, SKIP_CORE=1 / SKIP_NET=1 skip those passes.
+#   NET_THREADS (default 2), KEEP=1 keeps the temporary folder, SKIP_GRID=1 / SKIP_CORE=1 /
+#   SKIP_NET=1 skip those passes.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -89,11 +90,13 @@ table() { # file
               gf[k,0,"static"], gf[k,0,"openblas"] } } }'
 }
 
-echo "== grid (OPENBLAS_CORETYPE=${core:-unset}): ${grid[*]}"
-OPENBLAS_CORETYPE=$core "$cc" bench "${grid[@]}" -o "$tmp/grid.h5" -q >"$tmp/grid.json"
-table "$tmp/grid.h5"
-echo
-echo "grid summary: $(jq -c '{cases, skipped, median_overhead_vs_static, best_speedup_vs_moe, targets_met, openblas_core, gemm_gflops, copy_gbs}' "$tmp/grid.json")"
+if [[ -z ${SKIP_GRID:-} ]]; then
+  echo "== grid (OPENBLAS_CORETYPE=${core:-unset}): ${grid[*]}"
+  OPENBLAS_CORETYPE=$core "$cc" bench "${grid[@]}" -o "$tmp/grid.h5" -q >"$tmp/grid.json"
+  table "$tmp/grid.h5"
+  echo
+  echo "grid summary: $(jq -c '{cases, skipped, median_overhead_vs_static, best_speedup_vs_moe, targets_met, openblas_core, gemm_gflops, copy_gbs}' "$tmp/grid.json")"
+fi
 
 if [[ -z ${SKIP_CORE:-} ]]; then
   echo
@@ -112,12 +115,12 @@ fi
 
 if [[ -z ${SKIP_NET:-} ]]; then
   echo
-  echo "== net (OPENBLAS_CORETYPE=${core:-unset}, threads 2, reps ${NET_REPS:-10})"
+  echo "== net (OPENBLAS_CORETYPE=${core:-unset}, threads ${NET_THREADS:-2}, reps ${NET_REPS:-10})"
   printf "%-30s %2s %10s %8s %10s %10s %8s\n" arch B latency_ms ratio mix_mac% mix_time% check9
   for b in 1 8; do
     base=""
     for a in efficientnet-b0 efficientnet-condconv-b0-4e efficientnet-condconv-b0-8e; do
-      OPENBLAS_CORETYPE=$core "$cc" net --arch $a --batch $b --reps "${NET_REPS:-10}" -t 2 \
+      OPENBLAS_CORETYPE=$core "$cc" net --arch $a --batch $b --reps "${NET_REPS:-10}" -t "${NET_THREADS:-2}" \
         -o "$tmp/net_${a}_$b.h5" -q >"$tmp/net.json"
       ms=$(jq .latency_ms "$tmp/net.json")
       [[ -z $base ]] && base=$ms

@@ -260,7 +260,7 @@ void run_net_command(RunContext& ctx, const NetFlags& flags) {
   if (!ctx.options.output.empty())
     io::write_hdf5_output(ctx, kSchema, [&](io::H5File& h5) {
       write_net_results(h5, r);
-      h5.set_attribute("/provenance", "openblas_core", blas_core_name());
+      write_machine_provenance(h5, BenchResult{});  // openblas_core, cpu_model
       h5.set_attribute("/provenance", "ftz_daz", static_cast<int64_t>(r.ftz_daz));
       h5.set_attribute("/provenance", "latency_ms", r.latency_ms);
     });
