@@ -14,5 +14,6 @@ int main(int argc, char** argv) {
   effinfer::condconv::register_layer(tool);
   effinfer::condconv::register_bench(tool);
   effinfer::condconv::register_train(tool);
+  effinfer::condconv::register_plot(tool);
   return tool.run(argc, argv);
 }
