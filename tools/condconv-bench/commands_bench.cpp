@@ -1,6 +1,7 @@
 // `bench` (latency grid, spec condconv-bench 7) and `merge` (join --shard outputs) of
 // condconv-bench. Flags override the `bench:` config keys; a bad value is a usage error (64) from
 // a flag and a config error (78) from YAML or --set.
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -282,6 +283,177 @@ void run_net_command(RunContext& ctx, const NetFlags& flags) {
   ctx.summary.set("time_shares", std::move(groups));
 }
 
+// --- merge of `train --shard` outputs: /results/runs and /results/curves are concatenated in
+// shard order, /results/summary is recomputed as train does (mean and sample std of test_acc per
+// (variant, experts, width) over the runs with a finite loss), /results/models copied.
+struct Column {
+  std::string name, units;
+  io::ElementClass element = io::ElementClass::kOther;
+  std::vector<std::string> s;
+  std::vector<int64_t> i;
+  std::vector<double> d;
+};
+
+std::vector<Column> read_table(const io::H5File& f, const std::string& group) {
+  std::vector<Column> cols;
+  for (const auto& name : f.children(group)) {
+    const std::string p = group + "/" + name;
+    Column c;
+    c.name = name;
+    c.units = f.has_attribute(p, "units") ? f.read_attribute_string(p, "units") : "1";
+    c.element = f.info(p).element;
+    if (c.element == io::ElementClass::kString) {
+      c.s = f.read_strings(p);
+    } else if (c.element == io::ElementClass::kInteger) {
+      c.i = f.read_int_vector(p);
+    } else {
+      const Eigen::VectorXd v =
+          f.info(p).shape.empty() || f.info(p).shape[0] == 0 ? Eigen::VectorXd() : f.read_vector(p);
+      c.d.assign(v.data(), v.data() + v.size());
+    }
+    cols.push_back(std::move(c));
+  }
+  return cols;
+}
+
+void append_table(std::vector<Column>& all, std::vector<Column> part, const std::string& where) {
+  if (all.empty()) {
+    all = std::move(part);
+    return;
+  }
+  if (all.size() != part.size())
+    throw DataError(where + ": expected " + std::to_string(all.size()) + " columns, found " +
+                    std::to_string(part.size()));
+  for (size_t k = 0; k < all.size(); ++k) {
+    if (all[k].name != part[k].name || all[k].element != part[k].element)
+      throw DataError(where + "/" + part[k].name + ": column differs from the first shard's " +
+                      all[k].name);
+    all[k].s.insert(all[k].s.end(), part[k].s.begin(), part[k].s.end());
+    all[k].i.insert(all[k].i.end(), part[k].i.begin(), part[k].i.end());
+    all[k].d.insert(all[k].d.end(), part[k].d.begin(), part[k].d.end());
+  }
+}
+
+void write_table(io::H5File& f, const std::string& group, const std::vector<Column>& cols) {
+  f.create_group(group);
+  for (const auto& c : cols) {
+    const std::string p = group + "/" + c.name;
+    if (c.element == io::ElementClass::kString)
+      f.write_strings(p, c.s);
+    else if (c.element == io::ElementClass::kInteger)
+      f.write_int64(p, c.i);
+    else
+      f.write_vector(
+          p, Eigen::Map<const Eigen::VectorXd>(c.d.data(), static_cast<Eigen::Index>(c.d.size())));
+    f.set_units(p, c.units);
+  }
+}
+
+const Column& column_named(const std::vector<Column>& cols, const std::string& name,
+                           const std::string& where) {
+  for (const auto& c : cols)
+    if (c.name == name) return c;
+  throw DataError(where + "/" + name + ": missing dataset");
+}
+
+void merge_train(RunContext& ctx, const std::vector<std::string>& files) {
+  std::vector<Column> runs, curves;
+  std::string dataset;
+  for (const auto& path : files) {
+    const io::H5File h5 = io::H5File::open(path);
+    if (!h5.is_group("/results/runs"))
+      throw DataError(path + ":/results/runs: missing (the first input is a train output)");
+    append_table(runs, read_table(h5, "/results/runs"), path + ":/results/runs");
+    if (h5.is_group("/results/curves"))
+      append_table(curves, read_table(h5, "/results/curves"), path + ":/results/curves");
+    if (dataset.empty() && h5.has_attribute("/results", "dataset"))
+      dataset = h5.read_attribute_string("/results", "dataset");
+  }
+  const std::string w = "/results/runs";
+  const auto& variant = column_named(runs, "variant", w).s;
+  const auto& experts = column_named(runs, "experts", w).i;
+  const auto& width = column_named(runs, "width", w).i;
+  const auto& macs = column_named(runs, "macs", w).i;
+  const auto& params = column_named(runs, "params", w).i;
+  const auto& loss = column_named(runs, "train_loss_last", w).d;
+  const auto& acc = column_named(runs, "test_acc", w).d;
+  struct Row {
+    std::string variant;
+    int64_t experts, width, macs, params;
+    std::vector<double> accs;
+  };
+  std::vector<Row> rows;
+  int64_t diverged = 0;
+  for (size_t r = 0; r < variant.size(); ++r) {
+    auto it = std::find_if(rows.begin(), rows.end(), [&](const Row& x) {
+      return x.variant == variant[r] && x.experts == experts[r] && x.width == width[r];
+    });
+    if (it == rows.end()) {
+      rows.push_back({variant[r], experts[r], width[r], macs[r], params[r], {}});
+      it = rows.end() - 1;
+    }
+    if (std::isfinite(loss[r]))
+      it->accs.push_back(acc[r]);
+    else
+      ++diverged;
+  }
+  std::vector<Column> summary(8);
+  const char* names[] = {"variant", "experts",       "width",        "macs",
+                         "params",  "test_acc_mean", "test_acc_std", "runs"};
+  const char* units[] = {"1", "1", "1", "MAC", "parameter", "1", "1", "1"};
+  for (size_t k = 0; k < 8; ++k) {
+    summary[k].name = names[k], summary[k].units = units[k];
+    summary[k].element = k == 0               ? io::ElementClass::kString
+                         : (k == 5 || k == 6) ? io::ElementClass::kFloat
+                                              : io::ElementClass::kInteger;
+  }
+  Json jrows = Json(Json::Array{});
+  for (const auto& r : rows) {
+    double m = 0, sd = 0;
+    for (double a : r.accs) m += a;
+    if (!r.accs.empty()) m /= static_cast<double>(r.accs.size());
+    if (r.accs.size() > 1) {
+      for (double a : r.accs) sd += (a - m) * (a - m);
+      sd = std::sqrt(sd / static_cast<double>(r.accs.size() - 1));
+    }
+    summary[0].s.push_back(r.variant);
+    summary[1].i.push_back(r.experts), summary[2].i.push_back(r.width);
+    summary[3].i.push_back(r.macs), summary[4].i.push_back(r.params);
+    summary[5].d.push_back(m), summary[6].d.push_back(sd);
+    summary[7].i.push_back(static_cast<int64_t>(r.accs.size()));
+    Json j = Json::object();
+    j.set("variant", r.variant);
+    j.set("experts", r.experts);
+    j.set("width", r.width);
+    j.set("macs", r.macs);
+    j.set("params", r.params);
+    j.set("test_acc_mean", m);
+    j.set("test_acc_std", sd);
+    jrows.push_back(std::move(j));
+  }
+  // Keep train's column order for /results/summary (HDF5 lists children sorted; order of
+  // creation does not matter for readers).
+  io::write_hdf5_output(ctx, kSchema, [&](io::H5File& h5) {
+    write_table(h5, "/results/runs", runs);
+    write_table(h5, "/results/summary", summary);
+    if (!curves.empty()) write_table(h5, "/results/curves", curves);
+    h5.create_group("/results/models");
+    if (!dataset.empty()) h5.set_attribute("/results", "dataset", dataset);
+    for (const auto& path : files) {
+      const io::H5File src = io::H5File::open(path);
+      if (!src.is_group("/results/models")) continue;
+      for (const auto& m : src.children("/results/models"))
+        io::copy_object(src, "/results/models/" + m, h5, "/results/models/" + m);
+    }
+    h5.set_attribute("/provenance", "merged_from", files);
+  });
+  ctx.summary.set("dataset", dataset);
+  ctx.summary.set("runs", static_cast<int64_t>(variant.size()));
+  ctx.summary.set("diverged_runs", diverged);
+  ctx.summary.set("rows", std::move(jrows));
+  ctx.summary.set("inputs", static_cast<int64_t>(files.size()));
+}
+
 // Joins bench shards (/results/cases) in the order given; ratios are recomputed over the whole
 // table so the result is what one unsharded run writes.
 void run_merge(RunContext& ctx, const MergeFlags& f) {
@@ -290,12 +462,18 @@ void run_merge(RunContext& ctx, const MergeFlags& f) {
   if (files.empty()) throw UsageError("merge: expected input files (merge -o OUT IN...)");
   if (ctx.options.output.empty()) throw UsageError("merge: -o OUT is required");
   io::check_output_path(ctx.options.output, ctx.options.force);
+  {
+    const io::H5File first = io::H5File::open(files.front());
+    if (first.is_group("/results/runs")) return merge_train(ctx, files);
+  }
   BenchResult all;
   std::map<int, MachineRow> machine;
   for (const auto& path : files) {
     const io::H5File h5 = io::H5File::open(path);
     if (!h5.is_group("/results/cases"))
-      throw DataError(path + ":/results/cases: missing (merge joins `bench` shard outputs)");
+      throw DataError(path +
+                      ":/results/cases: missing (merge joins `bench` or `train` shard "
+                      "outputs: /results/cases or /results/runs)");
     BenchResult r = read_bench_results(h5);
     for (auto& c : r.cases) all.cases.push_back(std::move(c));
     for (const auto& m : r.machine) machine.emplace(m.threads, m);
