@@ -12,7 +12,7 @@ DEB_PACKAGES := cmake make g++ pkg-config libcli11-dev libeigen3-dev libopenblas
   libyaml-cpp-dev doctest-dev zlib1g-dev libpng-dev hdf5-tools libxml2-utils groff-base jq \
   python3-skimage python3-h5py coinor-csdp dataset-fashion-mnist python3-sklearn
 
-.PHONY: all deps configure build test demo demo-mrf demo-climbq bench man install clean
+.PHONY: all deps configure build test demo demo-mrf demo-climbq demo-condconv bench man install clean
 
 all: build
 
@@ -50,6 +50,7 @@ demo: build
 	  "pictures: $(OUT)/rat_tutorial.svg $(OUT)/rat_sessions.svg"
 	$(MAKE) --no-print-directory demo-mrf
 	$(MAKE) --no-print-directory demo-climbq
+	$(MAKE) --no-print-directory demo-condconv
 
 # mrf-cccp on its three applications: a generated 3x3 reconstruction set, shape from shading on
 # the scikit-image motorcycle disparity, and denoising of scikit-image's camera.png (CCCP against
@@ -79,6 +80,22 @@ demo-climbq: build
 	$(BIN)/quantize-climbq eval -i $(CQ)/fmnist_lt.h5 --model $(CQ)/climbq_qat_w2a2_int.h5 --reference $(CQ)/fp32.h5 -o $(CQ)/int_eval.h5 --force
 	$(BIN)/quantize-climbq inspect --model $(CQ)/climbq_qat_w2a2_int.h5 -o $(CQ)/int_inspect.h5 --force -q > /dev/null
 	@echo "demo-climbq: data, models, the exported int model and results in $(CQ)/; pictures: $(CQ)/ptq_per_class.svg $(CQ)/qat_per_class.svg"
+
+# condconv-bench: the exact counts of EfficientNet-B0 and CondConv-B0 (checked in the pipeline with
+# --expect-madds), one CondConv layer verified against the float64 reference and the MoE form, a
+# quick latency grid, and S vs C(8) vs S'(8) on Fashion-MNIST (Debian dataset-fashion-mnist).
+CC := $(OUT)/condconv
+demo-condconv: build
+	@mkdir -p $(CC)
+	$(BIN)/condconv-bench count --arch efficientnet-b0 --expect-madds 391341824 --expect-tol 0 -o $(CC)/count_b0.h5 --force
+	$(BIN)/condconv-bench count --arch efficientnet-condconv-b0-8e --expect-madds 412799712 --expect-tol 0 -o $(CC)/count_b0_8e.h5 --force
+	$(BIN)/condconv-bench gen --input camera -o $(CC)/layer_in.h5 --force -q
+	$(BIN)/condconv-bench layer -i $(CC)/layer_in.h5 --verify -o $(CC)/layer_out.h5 --force
+	$(BIN)/condconv-bench bench --quick -o $(CC)/bench_quick.h5 --force -q
+	$(BIN)/condconv-bench plot -i $(CC)/bench_quick.h5 -o $(CC)/latency_vs_experts.svg --force
+	$(BIN)/condconv-bench train -c configs/condconv-bench/fmnist-quick.yaml -o $(CC)/train_fmnist_quick.h5 --force
+	$(BIN)/condconv-bench plot -i $(CC)/train_fmnist_quick.h5 -o $(CC)/accuracy_vs_macs.svg --force
+	@echo "demo-condconv: results in $(CC)/; pictures: $(CC)/latency_vs_experts.svg $(CC)/accuracy_vs_macs.svg"
 
 bench: deps
 	cmake -S . -B $(BUILD)-bench -DCMAKE_BUILD_TYPE=Release -DEFFINFER_MARCH=native $(CMAKE_FLAGS)
