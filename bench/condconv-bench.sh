@@ -21,30 +21,11 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 build=${1:-$root/build-bench-condconv}
 
-if [[ -n ${CC_BIN:-} ]]; then
-  cc=$CC_BIN
-else
-  echo "condconv-bench.sh: building condconv-bench in $build (EFFINFER_MARCH=native)" >&2
-  mkdir -p "$build"
-  log=$build/condconv_bench_build.log
-  if ! { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DEFFINFER_MARCH=native &&
-    cmake --build "$build" --target condconv-bench -j2; } >"$log" 2>&1; then
-    tail -n 30 "$log" >&2
-    echo "condconv-bench.sh: build failed (log: $log)" >&2
-    exit 1
-  fi
-  cc=$build/bin/condconv-bench
-fi
+source "$here/lib.sh"
+cc=${CC_BIN:-$(bench_build_native "$root" "$build" condconv-bench condconv-bench.sh)} || exit 1
 
 # Debian's OpenBLAS 0.3.21 falls back to SSE3 "Prescott" kernels on recent Xeons (spec 7).
-core=""
-flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
-has() { [[ " $flags " == *" $1 "* ]]; }
-if has avx512f && has avx512bw && has avx512dq && has avx512vl; then
-  core=SkylakeX
-elif has avx2 && has fma; then
-  core=Haswell
-fi
+core=$(bench_openblas_core)
 unset OMP_NUM_THREADS OPENBLAS_NUM_THREADS
 
 tmp=$(mktemp -d)

@@ -32,30 +32,13 @@ cnn_epochs=${CNN_EPOCHS:-3}
 b3_reps=${B3_REPS:-3}
 b3_threads=${B3_THREADS:-1}
 
-if [[ -n ${QC_BIN:-} ]]; then
-  qc=$QC_BIN
-else
-  echo "quantize_climbq: building quantize-climbq in $build (EFFINFER_MARCH=native)" >&2
-  mkdir -p "$build"
-  log=$build/quantize_climbq_build.log
-  if ! { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DEFFINFER_MARCH=native &&
-    cmake --build "$build" --target quantize-climbq -j2; } >"$log" 2>&1; then
-    tail -n 30 "$log" >&2
-    echo "quantize_climbq: build failed (log: $log)" >&2
-    exit 1
-  fi
-  qc=$build/bin/quantize-climbq
-fi
+source "$here/lib.sh"
+qc=${QC_BIN:-$(bench_build_native "$root" "$build" quantize-climbq quantize_climbq)} || exit 1
 
 # Debian's OpenBLAS 0.3.21 falls back to SSE3 "Prescott" kernels on recent Xeons (DESIGN.md).
 if [[ -z ${OPENBLAS_CORETYPE:-} ]]; then
-  flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
-  has() { [[ " $flags " == *" $1 "* ]]; }
-  if has avx512f && has avx512bw && has avx512dq && has avx512vl; then
-    export OPENBLAS_CORETYPE=SkylakeX
-  elif has avx2 && has fma; then
-    export OPENBLAS_CORETYPE=Haswell
-  fi
+  core=$(bench_openblas_core)
+  [[ -n $core ]] && export OPENBLAS_CORETYPE=$core
 fi
 unset OMP_NUM_THREADS OPENBLAS_NUM_THREADS  # the tool sets its own thread counts (-t)
 

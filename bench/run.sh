@@ -19,14 +19,10 @@ shift
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+source "$here/lib.sh"
 if [[ -z ${OPENBLAS_CORETYPE:-} ]]; then
-  flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
-  has() { [[ " $flags " == *" $1 "* ]]; }
-  if has avx512f && has avx512bw && has avx512dq && has avx512vl; then
-    export OPENBLAS_CORETYPE=SkylakeX
-  elif has avx2 && has fma; then
-    export OPENBLAS_CORETYPE=Haswell
-  fi
+  core=$(bench_openblas_core)
+  [[ -n $core ]] && export OPENBLAS_CORETYPE=$core
 fi
 echo "bench: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1"
 echo "bench: CPU $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //' || echo unknown)"
