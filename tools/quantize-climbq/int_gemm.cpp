@@ -318,6 +318,18 @@ EFFINFER_TARGET_AVX2 inline void store_block_ymm(int32_t* out, __m256i lo, __m25
   std::memcpy(out, tmp, sizeof(int32_t) * static_cast<size_t>(valid));
 }
 
+// The RN q rows of a tile and their zeroed accumulators (two ymm of 8 output rows each).
+template <int RN>
+EFFINFER_TARGET_AVX2 inline void start_tile_ymm(const Task& t, const uint8_t* (&qp)[RN],
+                                                __m256i (&c)[RN][2]) {
+#pragma GCC unroll 4
+  for (int r = 0; r < RN; ++r) {
+    qp[r] = t.q + (t.n0 + r) * t.ldq;
+    c[r][0] = _mm256_setzero_si256();
+    c[r][1] = _mm256_setzero_si256();
+  }
+}
+
 // acc = m (sum c q) + o (sum q) for the RN rows of a tile, stored for the block's valid rows.
 template <int RN>
 EFFINFER_TARGET_AVX2 inline void finish_tile_ymm(const Task& t, int64_t b, const uint8_t* const* qp,
@@ -348,12 +360,7 @@ EFFINFER_TARGET_AVX2 inline void tile_avx2(const Task& t, int64_t b) {
   const int8_t* wp = w.block(b);
   const uint8_t* qp[RN];
   __m256i c[RN][2];
-#pragma GCC unroll 4
-  for (int r = 0; r < RN; ++r) {
-    qp[r] = t.q + (t.n0 + r) * t.ldq;
-    c[r][0] = _mm256_setzero_si256();
-    c[r][1] = _mm256_setzero_si256();
-  }
+  start_tile_ymm<RN>(t, qp, c);
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t kk = 0; kk < w.k4; ++kk) {
     const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(wp + kk * 64));
@@ -383,12 +390,7 @@ EFFINFER_TARGET_AVXVNNI inline void tile_avxvnni(const Task& t, int64_t b) {
   const int8_t* wp = w.block(b);
   const uint8_t* qp[RN];
   __m256i c[RN][2];
-#pragma GCC unroll 4
-  for (int r = 0; r < RN; ++r) {
-    qp[r] = t.q + (t.n0 + r) * t.ldq;
-    c[r][0] = _mm256_setzero_si256();
-    c[r][1] = _mm256_setzero_si256();
-  }
+  start_tile_ymm<RN>(t, qp, c);
   for (int64_t kk = 0; kk < w.k4; ++kk) {
     const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(wp + kk * 64));
     const __m256i w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(wp + kk * 64 + 32));
